@@ -1,0 +1,46 @@
+# Two commands for a fresh Debian/Ubuntu machine (root or sudo):
+#   make demo  - install everything, make sample scans, ingest them, serve the review app
+#   make test  - install everything (incl. test tools and Chromium), run the whole test suite
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := tesseract-ocr tesseract-ocr-ind poppler-utils
+TEST_APT_PKGS := chromium
+DATA ?= susulan-data
+
+.PHONY: demo test system-deps test-system-deps venv lint bench clean
+
+system-deps:
+	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing python3-venv; fi
+
+test-system-deps:
+	@$(MAKE) --no-print-directory system-deps EXTRA_APT="$(TEST_APT_PKGS)"
+
+$(BIN)/susulan: pyproject.toml constraints.txt
+	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/susulan
+
+demo: system-deps venv
+	$(BIN)/susulan samples make --out $(DATA)/demo-scans --pages 12 --seed 7
+	$(BIN)/susulan ingest $(DATA)/demo-scans --data-dir $(DATA) || true
+	$(BIN)/susulan status --data-dir $(DATA)
+
+test: test-system-deps venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: venv
+	$(BIN)/ruff check pipeline review_app tests
+
+bench: system-deps venv
+	$(BIN)/susulan bench --pages 60
+
+clean:
+	rm -rf $(VENV) $(DATA)

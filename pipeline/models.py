@@ -1,0 +1,166 @@
+"""Small frozen dataclasses passed between the stages of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Box = tuple[float, float, float, float]
+"""A rectangle ``(x, y, w, h)`` in millimetres from the page's top-left corner."""
+
+FIELD_KINDS = ("digits", "date", "time", "letters", "choice", "text")
+BOXED_KINDS = ("digits", "date", "time", "letters")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One tick box of a choice field."""
+
+    value: str
+    label: str
+    box: Box
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A field on a printed form, with its geometry resolved to millimetres."""
+
+    name: str
+    kind: str
+    record: int | None
+    box: Box
+    cells: tuple[Box, ...] = ()
+    options: tuple[Option, ...] = ()
+    label: str = ""
+    groups: tuple[int, ...] = ()
+    label_at: tuple[float, float] | None = None
+    hint: str = ""
+    option_labels: str = "right"
+
+    @property
+    def key(self) -> str:
+        """Unique key on the page, e.g. ``nik`` or ``name#3`` for row 3."""
+        return self.name if self.record is None else f"{self.name}#{self.record}"
+
+
+@dataclass(frozen=True)
+class FormDefinition:
+    """A form and version: page size, markers, QR position and every field."""
+
+    form_id: str
+    version: int
+    title: str
+    page_mm: tuple[float, float]
+    marker_ids: tuple[int, int, int, int]
+    marker_boxes: tuple[Box, Box, Box, Box]
+    qr_box: Box
+    serial_at: tuple[float, float]
+    records_per_page: int
+    fields: tuple[FieldDef, ...]
+    decor: tuple[dict, ...] = ()
+    site: dict = field(default_factory=dict)
+    fingerprint: str = ""
+
+    def page_fields(self) -> tuple[FieldDef, ...]:
+        """Fields that belong to the page rather than to one record row."""
+        return tuple(f for f in self.fields if f.record is None)
+
+    def record_fields(self, record: int) -> tuple[FieldDef, ...]:
+        """Fields of one record (row); for a single-record form, all fields."""
+        if self.records_per_page == 1:
+            return self.fields
+        return tuple(f for f in self.fields if f.record == record)
+
+    def field_names(self) -> list[str]:
+        """Distinct field names in page order: the columns of an export."""
+        seen: dict[str, None] = {}
+        for f in self.fields:
+            seen.setdefault(f.name, None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class PageId:
+    """What the QR code of a printed page carries."""
+
+    form_id: str
+    version: int
+    serial: int
+    fingerprint: str = ""
+
+    @property
+    def page_id(self) -> str:
+        """The id ``forms print`` reports, e.g. ``pendaftaran-000123``."""
+        return f"{self.form_id}-{self.serial:06d}"
+
+    def qr_text(self) -> str:
+        """Payload written into the QR code."""
+        return f"SUSULAN|{self.form_id}|{self.version}|{self.serial}|{self.fingerprint}"
+
+    @classmethod
+    def parse(cls, text: str) -> PageId:
+        """Parse a QR payload; raises ``ValueError`` if it is not ours."""
+        parts = text.strip().split("|")
+        if len(parts) != 5 or parts[0] != "SUSULAN":
+            raise ValueError(f"not a Susulan QR code: {text[:40]!r}")
+        return cls(parts[1], int(parts[2]), int(parts[3]), parts[4])
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a recogniser made of one field (before any person looked at it).
+
+    ``value`` is in export form (dates ``YYYY-MM-DD``, times ``HH:MM``, digits as
+    strings, choice = option value, blank = ``""``); ``status`` is ``auto`` when it
+    is safe to import without review, else ``review``.
+    """
+
+    name: str
+    record: int | None
+    kind: str
+    value: str = ""
+    confidence: float = 0.0
+    status: str = "review"
+    engine: str = ""
+    topk: tuple[tuple[str, float], ...] = ()
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldImage:
+    """A field's crop (PNG bytes, grey) and its cell / option rectangles in crop pixels."""
+
+    name: str
+    record: int | None
+    png: bytes
+    cells_px: tuple[tuple[int, int, int, int], ...] = ()
+    box_px: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A rule a record breaks; ``message`` is Bahasa Indonesia for the reviewer."""
+
+    field: str
+    rule: str
+    message: str
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """Everything a worker learned about one page; only the parent writes it to the store."""
+
+    status: str  # "done" | "problem"
+    reason: str = ""
+    message: str = ""
+    ident: PageId | None = None
+    identified_by: str = ""
+    orientation: int = 0
+    residual_mm: float | None = None
+    image_jpeg: bytes | None = None
+    readings: tuple[Reading, ...] = ()
+    images: tuple[FieldImage, ...] = ()
+    records: tuple[int, ...] = ()
+    issues: tuple[tuple[int, Issue], ...] = ()
+    signature: bytes = b""
+    seconds: float = 0.0

@@ -1,0 +1,83 @@
+"""SQLite schema as named migrations, applied in order, each in its own transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE printed_serials (
+            form_id TEXT NOT NULL, serial INTEGER NOT NULL, printed_at TEXT NOT NULL,
+            PRIMARY KEY (form_id, serial));
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+            source TEXT NOT NULL DEFAULT '', user TEXT NOT NULL DEFAULT '');
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            stored_path TEXT NOT NULL, size INTEGER NOT NULL, batch_id INTEGER REFERENCES batches(id),
+            page_count INTEGER, status TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id), page_no INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
+            form_id TEXT, version INTEGER, serial INTEGER, page_key TEXT, copy_of INTEGER REFERENCES pages(id),
+            orientation INTEGER, residual_mm REAL, image_path TEXT, signature BLOB,
+            identified_by TEXT NOT NULL DEFAULT '', seconds REAL, updated_at TEXT NOT NULL,
+            UNIQUE (file_id, page_no));
+        CREATE UNIQUE INDEX pages_key ON pages(page_key) WHERE page_key IS NOT NULL;
+        CREATE INDEX pages_serial ON pages(form_id, serial);
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES pages(id), record_no INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'review', flagged TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 1,
+            updated_by TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL,
+            UNIQUE (page_id, record_no));
+        CREATE TABLE fields (
+            id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES pages(id), record_no INTEGER,
+            name TEXT NOT NULL, kind TEXT NOT NULL,
+            machine_value TEXT NOT NULL DEFAULT '', topk TEXT NOT NULL DEFAULT '[]', confidence REAL NOT NULL DEFAULT 0,
+            engine TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'review', final_value TEXT NOT NULL DEFAULT '',
+            changed_by TEXT NOT NULL DEFAULT '', changed_at TEXT, version INTEGER NOT NULL DEFAULT 1,
+            crop BLOB, cells TEXT NOT NULL DEFAULT '[]', box TEXT NOT NULL DEFAULT '[]');
+        CREATE UNIQUE INDEX fields_key ON fields(page_id, IFNULL(record_no, -1), name);
+        CREATE TABLE issues (
+            id INTEGER PRIMARY KEY, record_id INTEGER NOT NULL REFERENCES records(id), field TEXT NOT NULL,
+            rule TEXT NOT NULL, message TEXT NOT NULL, blocking INTEGER NOT NULL DEFAULT 1);
+        CREATE INDEX issues_record ON issues(record_id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+            record_id INTEGER, field_id INTEGER, field TEXT NOT NULL DEFAULT '',
+            old TEXT, new TEXT, note TEXT NOT NULL DEFAULT '');
+        CREATE INDEX audit_record ON audit(record_id);
+        """,
+    ),
+]
+
+
+def now() -> str:
+    """Current UTC time as ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet applied; returns the names applied now."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in (s.strip() for s in sql.split(";")):
+                if statement:
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
