@@ -1,0 +1,1 @@
+"""Recognisers: tick marks (omr), boxed handwriting (icr), printed text (ocr)."""

@@ -1,0 +1,1 @@
+"""Synthetic filled forms: realistic patients, handwriting and scanner/phone aging (samples and training)."""

@@ -1,0 +1,128 @@
+"""Ink masks of handwritten glyphs and ticks (float32, 1 = ink), and pasting them onto a page.
+
+Sizes are in pixels of the image they will be pasted into. Digits come from real
+handwriting (MNIST split), capitals and free text from handwriting fonts (font split),
+see :mod:`pipeline.datasets`. Used by the sample maker and by classifier training.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline import datasets
+
+PENS = {"black": (25, 25, 30), "blue": (30, 45, 150), "blue_light": (60, 80, 170)}
+TICK_STYLES = ("check", "cross", "filled", "circle", "slash")
+
+
+def _crop(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask > 0.15)
+    if len(xs) == 0:
+        return mask
+    return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def _shape(mask: np.ndarray, rng: np.random.Generator, height: float, slant: float = 0.25,
+           stroke: tuple[int, int] = (-1, 1), aspect: tuple[float, float] = (0.85, 1.15)) -> np.ndarray:
+    """Crop, slant, thicken/thin and scale a glyph mask to ``height`` px."""
+    m = _crop(mask)
+    big = cv2.resize(m, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    h, w = big.shape
+    shear = rng.uniform(-slant, slant)
+    pad = int(abs(shear) * h) + 4
+    big = cv2.copyMakeBorder(big, 4, 4, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    mat = np.float32([[1, shear, -shear * big.shape[0] / 2], [0, 1, 0]])
+    big = cv2.warpAffine(big, mat, (big.shape[1], big.shape[0]))
+    k = int(rng.integers(stroke[0], stroke[1] + 1))
+    if k:
+        kernel = np.ones((abs(k) * 2 + 1, abs(k) * 2 + 1), np.uint8)
+        big = cv2.dilate(big, kernel) if k > 0 else cv2.erode(big, kernel)
+    big = _crop(big)
+    scale = height / max(big.shape[0], 1)
+    fx = scale * rng.uniform(*aspect)
+    out = cv2.resize(big, (max(1, round(big.shape[1] * fx)), max(1, round(height))), interpolation=cv2.INTER_AREA)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def digit_mask(rng: np.random.Generator, digit: int, split: str, height: float) -> np.ndarray:
+    """A real handwritten digit (MNIST ``split``) as an ink mask ``height`` px tall."""
+    images, labels = datasets.mnist_digits(split)
+    idx = rng.choice(np.flatnonzero(labels == digit))
+    ink = (255 - images[idx].astype(np.float32)) / 255.0
+    return _shape(ink, rng, height, slant=0.15, stroke=(0, 1), aspect=(0.9, 1.2))
+
+
+@lru_cache(maxsize=64)
+def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size)
+
+
+def _render_text(text: str, font_path: Path, size: int = 64) -> np.ndarray:
+    font = _font(font_path, size)
+    l, t, r, b = font.getbbox(text)
+    img = Image.new("L", (r - l + 20, b - t + 20), 0)
+    ImageDraw.Draw(img).text((10 - l, 10 - t), text, fill=255, font=font)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def letter_mask(rng: np.random.Generator, ch: str, split: str, height: float,
+                font: Path | None = None) -> np.ndarray:
+    """A capital letter (or digit) in a handwriting font of ``split``, ``height`` px tall."""
+    path = font or rng.choice(datasets.font_paths(split))
+    return _shape(_render_text(ch, path), rng, height, slant=0.2, stroke=(-1, 2))
+
+
+def text_mask(rng: np.random.Generator, text: str, split: str, height: float,
+              font: Path | None = None) -> np.ndarray:
+    """A line of free handwriting; ``height`` is the x-height-to-descender size in px."""
+    path = font or rng.choice(datasets.font_paths(split))
+    return _shape(_render_text(text, path), rng, height, slant=0.12, stroke=(0, 1), aspect=(0.95, 1.05))
+
+
+def tick_mask(rng: np.random.Generator, size: int, style: str) -> np.ndarray:
+    """A tick mark filling roughly a ``size`` px square box: check, cross, filled, circle or slash."""
+    canvas = np.zeros((size * 2, size * 2), np.float32)
+    s = size
+    o = s // 2
+    t = max(2, round(s * rng.uniform(0.08, 0.14)))
+
+    def p(x: float, y: float) -> tuple[int, int]:
+        j = s * 0.06
+        return (round(o + x * s + rng.uniform(-j, j)), round(o + y * s + rng.uniform(-j, j)))
+
+    if style == "check":
+        pts = [p(0.15, 0.55), p(0.4, 0.85), p(0.95, 0.05)]
+        cv2.polylines(canvas, [np.array(pts, np.int32)], False, 1.0, t, cv2.LINE_AA)
+    elif style == "cross":
+        cv2.line(canvas, p(0.1, 0.1), p(0.9, 0.9), 1.0, t, cv2.LINE_AA)
+        cv2.line(canvas, p(0.9, 0.1), p(0.1, 0.9), 1.0, t, cv2.LINE_AA)
+    elif style == "filled":
+        pts = np.array([p(0.08, 0.1), p(0.92, 0.08), p(0.9, 0.92), p(0.1, 0.9)], np.int32)
+        cv2.fillPoly(canvas, [pts], 1.0, cv2.LINE_AA)
+    elif style == "circle":
+        cv2.ellipse(canvas, p(0.5, 0.5), (round(s * 0.42), round(s * 0.38)), rng.uniform(0, 180), 20, 380, 1.0, t,
+                    cv2.LINE_AA)
+    elif style == "slash":
+        cv2.line(canvas, p(0.15, 0.9), p(0.85, 0.1), 1.0, t, cv2.LINE_AA)
+    else:
+        raise ValueError(f"unknown tick style {style!r}")
+    return canvas
+
+
+def paste_ink(page: np.ndarray, mask: np.ndarray, x: int, y: int, pen: tuple[int, int, int],
+              strength: float = 0.92) -> None:
+    """Darken ``page`` (H x W x 3 uint8, RGB) with ``mask`` at top-left ``(x, y)``, in place."""
+    h, w = mask.shape
+    H, W = page.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x0 >= x1 or y0 >= y1:
+        return
+    m = mask[y0 - y:y1 - y, x0 - x:x1 - x, None] * strength
+    region = page[y0:y1, x0:x1].astype(np.float32)
+    ink = np.array(pen, np.float32)
+    page[y0:y1, x0:x1] = np.clip(region * (1 - m) + ink * m, 0, 255).astype(np.uint8)
