@@ -1,0 +1,1 @@
+"""The only modules that start subprocesses (poppler, tesseract): probes, timeouts, clear errors."""
