@@ -66,7 +66,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
     applied = []
-    for name, sql in MIGRATIONS:
+    for name, sql in sorted(MIGRATIONS):
         if name in done:
             continue
         try:
