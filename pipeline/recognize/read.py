@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline import extract
+from pipeline import extract, validate
 from pipeline.models import FieldDef, FieldImage, FormDefinition, Issue, Reading
 from pipeline.recognize import omr
 
@@ -52,4 +52,14 @@ def read_form(page: np.ndarray, form: FormDefinition) -> Recognised:
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
         readings = [Reading(**{**r.__dict__, "record": 0}) for r in readings]
         images = [FieldImage(**{**im.__dict__, "record": 0}) for im in images]
-    return Recognised(tuple(readings), tuple(images), records, ())
+    return Recognised(tuple(readings), tuple(images), records, record_issues(form, readings, records))
+
+
+def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[int, ...]
+                  ) -> tuple[tuple[int, Issue], ...]:
+    """Validation issues of every record, from the machine readings."""
+    out = []
+    for r in records:
+        values = {rd.name: rd.value for rd in readings if rd.record in (None, r)}
+        out += [(r, issue) for issue in validate.validate_record(form.form_id, values)]
+    return tuple(out)
