@@ -142,4 +142,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pipeline.cli import main as _main  # the registered module, not this __main__ copy
+
+    sys.exit(_main())

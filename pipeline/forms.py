@@ -199,7 +199,9 @@ def _boxes_of(f: FieldDef) -> list[Box]:
 
 
 def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[0] + b[2] - 1e-6 and b[0] < a[0] + a[2] - 1e-6 and a[1] < b[1] + b[3] - 1e-6 and b[1] < a[1] + a[3] - 1e-6
+    eps = 1e-6
+    return (a[0] < b[0] + b[2] - eps and b[0] < a[0] + a[2] - eps
+            and a[1] < b[1] + b[3] - eps and b[1] < a[1] + a[3] - eps)
 
 
 def _check_geometry(form: FormDefinition) -> None:

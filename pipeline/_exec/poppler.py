@@ -32,7 +32,8 @@ def pdf_info(path: Path) -> dict[str, str]:
     if proc.returncode != 0:
         if "password" in err.lower() or "encrypt" in err.lower():
             raise PageProblem("pdf_encrypted", "the PDF is protected with a password; save it again without one")
-        raise PageProblem("pdf_unreadable", f"the PDF is damaged or incomplete ({err.splitlines()[-1] if err else 'no details'})")
+        detail = err.splitlines()[-1] if err else "no details"
+        raise PageProblem("pdf_unreadable", f"the PDF is damaged or incomplete ({detail})")
     info = {}
     for line in proc.stdout.splitlines():
         key, _, value = line.partition(":")
@@ -76,7 +77,8 @@ def rasterise(path: Path, page: int, dpi: int) -> np.ndarray:
         raise PageProblem("rasterise_failed", f"poppler took longer than {TIMEOUT_S} s on this page") from e
     if proc.returncode != 0 or not proc.stdout:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise PageProblem("rasterise_failed", f"poppler could not render this page ({msg[-1] if msg else proc.returncode})")
+        detail = msg[-1] if msg else f"exit code {proc.returncode}"
+        raise PageProblem("rasterise_failed", f"poppler could not render this page ({detail})")
     img = cv2.imdecode(np.frombuffer(proc.stdout, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise PageProblem("rasterise_failed", "poppler returned an image that could not be decoded")

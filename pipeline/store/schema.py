@@ -23,7 +23,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE pages (
             id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id), page_no INTEGER NOT NULL,
             status TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
-            form_id TEXT, version INTEGER, serial INTEGER, page_key TEXT, copy_of INTEGER REFERENCES pages(id),
+            form_id TEXT, version INTEGER, serial INTEGER, page_key TEXT,
+            copy_of INTEGER REFERENCES pages(id),
             orientation INTEGER, residual_mm REAL, image_path TEXT, signature BLOB,
             identified_by TEXT NOT NULL DEFAULT '', seconds REAL, updated_at TEXT NOT NULL,
             UNIQUE (file_id, page_no));

@@ -66,7 +66,7 @@ def test_markers_and_qr_are_readable_on_the_print(tmp_path: Path, form_id: str) 
     found = identify.find(img)
     assert set(found.markers) == set(form.marker_ids)
     assert found.page_id() == PageId(form_id, form.version, 123, form.fingerprint)
-    for marker_id, (x, y, w, h) in zip(form.marker_ids, form.marker_boxes):
+    for marker_id, (x, y, _, _) in zip(form.marker_ids, form.marker_boxes):
         tl = found.markers[marker_id][0] / PX
         assert abs(tl[0] - x) < 0.5 and abs(tl[1] - y) < 0.5
 

@@ -45,8 +45,8 @@ def test_print_assigns_unique_serials_and_continues(tmp_path: Path, capsys: pyte
     (["forms", "print", "--form", "antrean", "--count", "1", "--out", "/no/such/dir/x.pdf"], "folder does not exist"),
     (["forms", "layout", "--form", "pendaftaran", "--version", "7"], "has no version 7"),
 ])
-def test_bad_arguments_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                       args: list[str], message: str) -> None:
+def test_bad_arguments_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(args) == 1
     err = capsys.readouterr().err
