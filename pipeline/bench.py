@@ -1,0 +1,139 @@
+"""``susulan bench``: generate a fresh held-out sample set, ingest it, and print speed and accuracy.
+
+Accuracy is measured against ``truth.jsonl`` of the generated set, per field kind:
+field accuracy, character error rate, share auto-accepted and error rate among the
+auto-accepted values. The naive baseline is whole-page Tesseract on a few pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pipeline import forms, run
+from pipeline.export import rows
+from pipeline.store import Store
+
+BENCH_SEED = 9001
+"""Seed of the benchmark set; never used for training or calibration."""
+
+
+def cer(truth: str, got: str) -> float:
+    """Character error rate: Levenshtein distance / length of the truth (1.0 if truth is empty and got is not)."""
+    if not truth:
+        return 0.0 if not got else 1.0
+    prev = list(range(len(got) + 1))
+    for i, a in enumerate(truth, 1):
+        cur = [i]
+        for j, b in enumerate(got, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
+        prev = cur
+    return prev[-1] / len(truth)
+
+
+def _kinds() -> dict[tuple[str, str], str]:
+    return {(f.form_id, fd.name): fd.kind for f in forms.load_all() for fd in f.fields}
+
+
+def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per field kind: n, accuracy, CER, auto share, error rate among auto values, review share."""
+    kinds = _kinds()
+    got = {(r["page_id"], r["record"]): r for r in exported}
+    acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for t in truth:
+        r = got.get((t["page_id"], t["record"]))
+        for name, value in t["fields"].items():
+            kind = kinds.get((t["form_id"], name), "?")
+            a = acc[kind]
+            a["n"] += 1
+            if r is None:
+                a["missing"] += 1
+                a["cer"] += 1.0
+                continue
+            field = r["fields"].get(name, {"value": "", "status": "review"})
+            ok = field["value"] == value
+            a["right"] += ok
+            a["cer"] += min(1.0, cer(value, field["value"]))
+            if field["status"] == "auto":
+                a["auto"] += 1
+                a["auto_wrong"] += not ok
+    out = {}
+    for kind, a in sorted(acc.items()):
+        n = a["n"] or 1
+        out[kind] = {"n": a["n"], "accuracy": a["right"] / n, "cer": a["cer"] / n, "auto_share": a["auto"] / n,
+                     "auto_error": a["auto_wrong"] / a["auto"] if a["auto"] else 0.0, "missing": a["missing"]}
+    return out
+
+
+def _rusage() -> tuple[float, float]:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime, max(s.ru_maxrss, c.ru_maxrss) / 1024
+
+
+def naive_seconds_per_page(scans: Path, pages: int = 3) -> float:
+    """Time of ``pytesseract.image_to_string(page, lang="ind")`` on whole pages (the approach to beat)."""
+    from pipeline import ingest
+    from pipeline._exec import tesseract
+
+    files = ingest.discover([scans])[:pages]
+    start = time.perf_counter()
+    for f in files:
+        tesseract.read_page(ingest.load_page(f, 1), "ind")
+    return (time.perf_counter() - start) / max(len(files), 1)
+
+
+def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep: Path | None = None
+              ) -> dict[str, Any]:
+    """Generate, ingest, compare; returns every figure (printed by :func:`report`)."""
+    from pipeline.cli import main as cli
+
+    work = Path(keep or tempfile.mkdtemp(prefix="susulan-bench-"))
+    scans, data = work / "scans", work / "data"
+    if cli(["samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed)]) != 0:
+        raise RuntimeError("sample generation failed")
+    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
+    cpu0, _ = _rusage()
+    t0 = time.perf_counter()
+    summary = run.ingest_paths([scans], data, jobs)
+    wall = time.perf_counter() - t0
+    cpu1, peak = _rusage()
+    with Store.open(data) as store:
+        exported = rows.rows(store)
+        page_rows = store.q("SELECT status FROM pages")
+    truth_pages = {(t["source"]["file"], t["source"]["page"]) for t in truth}
+    done = sum(p["status"] == "done" for p in page_rows)
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "pages": len(truth_pages), "identified_aligned": done / max(len(truth_pages), 1),
+        "wall_s": wall, "pages_per_min": 60 * len(page_rows) / wall, "cpu_s_per_page": (cpu1 - cpu0) / len(page_rows),
+        "peak_mem_mb": peak, "summary": summary.text(), "kinds": compare(truth, exported),
+        "naive_s_per_page": naive_seconds_per_page(scans), "work": str(work),
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    """The benchmark as a Markdown table (pasted into the README)."""
+    lines = [f"Machine: {r['machine']}", "",
+             "| measure | value |", "|---|---|",
+             f"| pages | {r['pages']} |",
+             f"| identified and aligned | {r['identified_aligned']:.1%} |",
+             f"| pages/min (whole pipeline, {os.cpu_count()} workers) | {r['pages_per_min']:.0f} |",
+             f"| CPU s/page | {r['cpu_s_per_page']:.2f} |",
+             f"| peak memory (largest process) | {r['peak_mem_mb']:.0f} MB |",
+             f"| naive whole-page Tesseract, s/page | {r['naive_s_per_page']:.2f} |",
+             f"| speed-up vs naive (per page, same cores) | "
+             f"{r['naive_s_per_page'] / (60 / r['pages_per_min']):.0f}x |", "",
+             "| field kind | values | accuracy | CER | auto-accepted | error among auto |",
+             "|---|---|---|---|---|---|"]
+    for kind, k in r["kinds"].items():
+        lines.append(f"| {kind} | {k['n']:.0f} | {k['accuracy']:.1%} | {k['cer']:.1%} | {k['auto_share']:.1%} "
+                     f"| {k['auto_error']:.2%} |")
+    lines += ["", r["summary"]]
+    return "\n".join(lines)

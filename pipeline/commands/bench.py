@@ -1,0 +1,30 @@
+"""Command ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli import register
+from pipeline.errors import ExitCode
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline import bench
+
+    result = bench.run_bench(args.pages, args.seed, args.jobs, Path(args.keep) if args.keep else None)
+    print(bench.report(result))
+    return ExitCode.OK
+
+
+@register
+def add(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench``."""
+    from pipeline.bench import BENCH_SEED
+
+    p = sub.add_parser("bench", help="generate a fresh sample set, ingest it, print speed and accuracy")
+    p.add_argument("--pages", type=int, default=60, help="pages to generate (default 60)")
+    p.add_argument("--seed", type=int, default=BENCH_SEED, help="sample seed (default: the held-out bench seed)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--keep", default=None, help="keep scans and data in this folder")
+    p.set_defaults(func=cmd_bench)
