@@ -1,17 +1,20 @@
 """Read every field of an aligned page: ticks (omr), boxed handwriting (icr), free text (ocr).
 
-Also decides which record rows of a multi-row sheet are filled in.
+Also decides which record rows of a multi-row sheet are filled in, applies the
+NIK / birth date agreement, validates each record and sends values that break a
+rule to review.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from pipeline import extract, validate
-from pipeline.models import FieldDef, FieldImage, FormDefinition, Issue, Reading
-from pipeline.recognize import omr
+from pipeline._exec import tesseract
+from pipeline.models import BOXED_KINDS, FieldDef, FieldImage, FormDefinition, Issue, Reading
+from pipeline.recognize import boxed, icr, omr
 
 
 @dataclass(frozen=True)
@@ -31,28 +34,77 @@ def filled_records(page: np.ndarray, form: FormDefinition) -> tuple[int, ...]:
     return tuple(r for r in range(form.records_per_page) if extract.row_has_ink(page, form.record_fields(r)))
 
 
-def _fields_to_read(form: FormDefinition, records: tuple[int, ...]) -> list[FieldDef]:
-    return [f for f in form.fields if f.record is None or f.record in records]
+def read_choices(page: np.ndarray, fields: list[FieldDef]) -> dict[str, Reading]:
+    """Tick fields, with one fill threshold for the whole page."""
+    fills = {f.key: omr.fills(page, f) for f in fields}
+    threshold = omr.page_threshold([v for vals in fills.values() for v in vals])
+    return {f.key: omr.decide(f, fills[f.key], threshold) for f in fields}
+
+
+def read_boxes(page: np.ndarray, fields: list[FieldDef]) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
+    """Comb-box fields: all cells of the page classified in two batches (digits, letters)."""
+    out = {}
+    for alphabet, kinds in (("digits", ("digits", "date", "time")), ("letters", ("letters",))):
+        chosen = [f for f in fields if f.kind in kinds]
+        crops = [c for f in chosen for c in extract.cell_crops(page, f)]
+        cells = icr.read_cells(crops, alphabet)
+        i = 0
+        for f in chosen:
+            mine = cells[i:i + len(f.cells)]
+            i += len(f.cells)
+            out[f.key] = (boxed.reading(f, mine), mine)
+    return out
+
+
+def read_text(page: np.ndarray, fields: list[FieldDef]) -> dict[str, Reading]:
+    """Free handwriting lines: Tesseract's guess, always for review (it does not read handwriting well)."""
+    out = {}
+    for f in fields:
+        img = extract.crop(page, f.box, 0.0)[4:-4, 4:-4]
+        blank = np.count_nonzero(img < extract.INK_LEVEL) < 0.002 * img.size
+        text = "" if blank else tesseract.read_line(img, "ind")
+        out[f.key] = Reading(f.name, f.record, "text", text, 0.0 if text else 0.9,
+                             "auto" if blank else "review", "tesseract")
+    return out
+
+
+def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
+                        fields: dict[str, FieldDef]) -> None:
+    """If NIK and birth date/sex disagree, choose the most probable agreeing top-k combination (in place)."""
+    if "nik" not in readings or "birth_date" not in readings or "sex" not in readings:
+        return
+    nik, born, sex = readings["nik"].value, readings["birth_date"].value, readings["sex"].value
+    if not nik or not validate.check_nik(nik, born, sex):
+        return
+
+    def consistent(n: str, b: str, s: str) -> bool:
+        return len(n) == 16 and not validate.check_nik(n, b, s)
+
+    found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, consistent)
+    if found:
+        for key, chars in (("nik", found[0]), ("birth_date", found[1])):
+            r = boxed.reading(fields[key], cells[key], chars)
+            readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
 
 
 def read_form(page: np.ndarray, form: FormDefinition) -> Recognised:
     """Read the page's filled records; unfilled rows of a queue sheet are skipped."""
     records = filled_records(page, form)
-    fields = _fields_to_read(form, records)
-    choice = [f for f in fields if f.kind == "choice"]
-    all_fills = {f.key: omr.fills(page, f) for f in choice}
-    threshold = omr.page_threshold([v for vals in all_fills.values() for v in vals])
-    readings = []
-    for f in fields:
-        if f.kind == "choice":
-            readings.append(omr.decide(f, all_fills[f.key], threshold))
-        else:
-            readings.append(Reading(f.name, f.record, f.kind))
+    fields = [f for f in form.fields if f.record is None or f.record in records]
+    readings: dict[str, Reading] = {}
+    readings.update(read_choices(page, [f for f in fields if f.kind == "choice"]))
+    boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS])
+    readings.update({k: r for k, (r, _) in boxes.items()})
+    readings.update(read_text(page, [f for f in fields if f.kind == "text"]))
+    if form.records_per_page == 1:
+        apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields})
+    ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
-        readings = [Reading(**{**r.__dict__, "record": 0}) for r in readings]
-        images = [FieldImage(**{**im.__dict__, "record": 0}) for im in images]
-    return Recognised(tuple(readings), tuple(images), records, record_issues(form, readings, records))
+        ordered = [replace(r, record=0) for r in ordered]
+        images = [replace(im, record=0) for im in images]
+    issues = record_issues(form, ordered, records)
+    return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues)
 
 
 def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[int, ...]
@@ -63,3 +115,13 @@ def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[
         values = {rd.name: rd.value for rd in readings if rd.record in (None, r)}
         out += [(r, issue) for issue in validate.validate_record(form.form_id, values)]
     return tuple(out)
+
+
+def review_broken(readings: list[Reading], issues: tuple[tuple[int, Issue], ...]) -> list[Reading]:
+    """A value that breaks a blocking rule is never ``auto``."""
+    broken = {(r, i.field) for r, i in issues if i.blocking}
+    out = []
+    for rd in readings:
+        hit = (rd.record, rd.name) in broken or (rd.record is None and any(f == rd.name for _, f in broken))
+        out.append(replace(rd, status="review") if hit and rd.status == "auto" else rd)
+    return out
