@@ -71,7 +71,7 @@ def row_has_ink(page: np.ndarray, fields: tuple[FieldDef, ...], min_cells: int =
     inked = 0
     for f in fields:
         boxes = f.cells or tuple(o.box for o in f.options)
-        inked += sum(ink_fraction(page, b, 0.2) > 0.04 for b in boxes)
+        inked += sum(ink_fraction(page, b, 0.06) > 0.03 for b in boxes)
         if inked >= min_cells:
             return True
     return False
@@ -82,7 +82,7 @@ def signature(page: np.ndarray, form: FormDefinition) -> np.ndarray:
     values = []
     for f in form.fields:
         for b in f.cells or tuple(o.box for o in f.options) or (f.box,):
-            values.append(ink_fraction(page, b, 0.2))
+            values.append(ink_fraction(page, b, 0.06))
     return np.array(values, np.float32)
 
 

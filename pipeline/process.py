@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline import align, extract, forms, identify, ingest
+from pipeline import align, extract, forms, identify, ingest, template
 from pipeline._exec import tesseract
 from pipeline.errors import PageProblem, UnknownForm
 from pipeline.models import FormDefinition, PageId, PageResult
@@ -46,7 +46,7 @@ def read_page(grey: np.ndarray) -> PageResult:
         ident = _serial_from_print(page, form)
         how += "+printed serial" if ident.serial else ""
         reason = "" if ident.serial else "serial_unreadable"
-    recognised = read.read_form(page, form)
+    recognised = read.read_form(page, template.drop_print(page, form), form)
     ok, jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return PageResult(
         status="done", reason=reason,
@@ -54,7 +54,7 @@ def read_page(grey: np.ndarray) -> PageResult:
         ident=ident, identified_by=how, orientation=alignment.orientation,
         residual_mm=round(alignment.residual_mm, 3), image_jpeg=jpeg.tobytes() if ok else None,
         readings=recognised.readings, images=recognised.images, records=recognised.records,
-        issues=recognised.issues, signature=extract.signature(page, form).tobytes(),
+        issues=recognised.issues, signature=recognised.signature.tobytes(),
     )
 
 

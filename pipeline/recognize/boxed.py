@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import re
 
+from pipeline.calibrate import load_thresholds
 from pipeline.models import FieldDef, Reading
 from pipeline.recognize.icr import CellReading
 
-AUTO_THRESHOLD = {"digits": 0.97, "date": 0.97, "time": 0.97, "letters": 0.95}
-"""Field confidence from which a value is accepted without review (see calibration)."""
+AUTO_THRESHOLD = {"digits": 0.99, "date": 0.99, "time": 0.99, "letters": 0.99, **load_thresholds()}
+"""Field confidence from which a value is accepted without review (``susulan calibrate``)."""
 UNSURE_CELL = 0.9
 MAX_UNSURE = 5
 

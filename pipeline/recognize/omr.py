@@ -1,7 +1,9 @@
 """Tick boxes: fill measure per option, a threshold adapted to the page, and a decision per field.
 
-As in OMRChecker, the threshold between empty and marked boxes is put in the largest
-gap of the page's sorted fill values; values near it are a grey zone sent to review.
+Fills are measured with the printed form dropped out, so an empty box reads ~0. As in
+OMRChecker, the threshold between empty and marked boxes is put in the largest gap of
+the page's sorted fill values (above the empty cluster); values near it are a grey
+zone sent to review.
 As in SDAPS, a box blacked out completely beside another ticked box is a correction.
 """
 
@@ -14,27 +16,29 @@ import numpy as np
 from pipeline.extract import ink_fraction
 from pipeline.models import FieldDef, Reading
 
-FALLBACK_THRESHOLD = 0.08
-THRESHOLD_RANGE = (0.04, 0.2)
-GREY_ZONE = 0.02
+FALLBACK_THRESHOLD = 0.03
+THRESHOLD_RANGE = (0.01, 0.08)
+MAX_EMPTY = 0.05
+"""An empty box (print dropped out) never holds more ink than this; the gap searched starts below it."""
+MIN_GAP = 0.015
+GREY_ZONE = 0.008
 BLACKED_OUT = 0.62
 
 
 def fills(page: np.ndarray, field: FieldDef) -> list[float]:
-    """Ink share inside each option box (inner 64%, clear of the printed border)."""
-    return [ink_fraction(page, o.box, 0.18) for o in field.options]
+    """Ink share inside each option box (``page`` has the printed border dropped out)."""
+    return [ink_fraction(page, o.box, 0.04) for o in field.options]
 
 
 def page_threshold(all_fills: list[float]) -> float:
-    """Threshold in the largest gap of the sorted fills (within a sane range)."""
-    values = sorted(v for v in all_fills if v < 0.55)
+    """Threshold in the largest gap of the sorted fills that starts among empty-looking boxes."""
+    values = sorted(all_fills)
     lo, hi = THRESHOLD_RANGE
     best_gap, best = 0.0, FALLBACK_THRESHOLD
     for a, b in zip(values, values[1:]):
-        mid = (a + b) / 2
-        if lo <= mid <= hi and b - a > best_gap:
-            best_gap, best = b - a, mid
-    return best if best_gap >= 0.03 else FALLBACK_THRESHOLD
+        if a <= MAX_EMPTY and b - a > best_gap:
+            best_gap, best = b - a, min(max((a + b) / 2, lo), hi)
+    return best if best_gap >= MIN_GAP else FALLBACK_THRESHOLD
 
 
 def decide(field: FieldDef, values: list[float], threshold: float, required: bool = True) -> Reading:

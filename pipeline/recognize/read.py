@@ -25,6 +25,7 @@ class Recognised:
     images: tuple[FieldImage, ...]
     records: tuple[int, ...]
     issues: tuple[tuple[int, Issue], ...]
+    signature: np.ndarray
 
 
 def filled_records(page: np.ndarray, form: FormDefinition) -> tuple[int, ...]:
@@ -87,15 +88,19 @@ def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.
             readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
 
 
-def read_form(page: np.ndarray, form: FormDefinition) -> Recognised:
-    """Read the page's filled records; unfilled rows of a queue sheet are skipped."""
-    records = filled_records(page, form)
+def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition) -> Recognised:
+    """Read the page's filled records; unfilled rows of a queue sheet are skipped.
+
+    ``page`` is the normalised page in the template frame, ``ink`` the same with the
+    printed form dropped out (handwriting only), used for every ink measure.
+    """
+    records = filled_records(ink, form)
     fields = [f for f in form.fields if f.record is None or f.record in records]
     readings: dict[str, Reading] = {}
-    readings.update(read_choices(page, [f for f in fields if f.kind == "choice"]))
+    readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"]))
     boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS])
     readings.update({k: r for k, (r, _) in boxes.items()})
-    readings.update(read_text(page, [f for f in fields if f.kind == "text"]))
+    readings.update(read_text(ink, [f for f in fields if f.kind == "text"]))
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields})
     ordered = [readings[f.key] for f in fields]
@@ -104,7 +109,8 @@ def read_form(page: np.ndarray, form: FormDefinition) -> Recognised:
         ordered = [replace(r, record=0) for r in ordered]
         images = [replace(im, record=0) for im in images]
     issues = record_issues(form, ordered, records)
-    return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues)
+    return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues,
+                      extract.signature(ink, form))
 
 
 def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[int, ...]

@@ -1,0 +1,115 @@
+"""``susulan calibrate``: measure how often values of each confidence band are wrong, choose auto thresholds.
+
+Uses only the ``calib`` handwriting split (digits and fonts never used in training
+nor in benchmarks). Writes ``recognize/models/calibration.json`` (read at run time)
+and ``recognize/models/CALIBRATION.md`` (the table, committed).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pipeline import forms
+
+CALIB_SEED = 4242
+MAX_AUTO_ERROR = 0.004
+"""Target error among auto values (0.5 % allowed; 0.4 % chosen for margin)."""
+MIN_AUTO_N = 30
+BANDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0001)
+CALIBRATION_PATH = Path(__file__).resolve().parent / "recognize" / "models" / "calibration.json"
+CALIBRATED_KINDS = ("digits", "date", "time", "letters")
+
+
+def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, list[tuple[float, bool]]]:
+    """Per field kind: (confidence, correct) of every machine value that has a truth."""
+    kinds = {(f.form_id, fd.name): fd.kind for f in forms.load_all() for fd in f.fields}
+    got = {(r["page_id"], r["record"]): r for r in exported}
+    out: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for t in truth:
+        r = got.get((t["page_id"], t["record"]))
+        if r is None:
+            continue
+        for name, value in t["fields"].items():
+            f = r["fields"].get(name)
+            if f is not None:
+                out[kinds[(t["form_id"], name)]].append((float(f["confidence"]), f["value"] == value))
+    return out
+
+
+def threshold(obs: list[tuple[float, bool]]) -> float:
+    """Lowest confidence from which the values at or above it are wrong at most ``MAX_AUTO_ERROR`` of the time."""
+    ranked = sorted(obs, key=lambda o: -o[0])
+    best = 1.01
+    wrong = 0
+    for n, (conf, ok) in enumerate(ranked, 1):
+        wrong += not ok
+        if n >= MIN_AUTO_N and wrong / n <= MAX_AUTO_ERROR:
+            best = conf
+    return best
+
+
+def bands(obs: list[tuple[float, bool]]) -> list[dict[str, float]]:
+    """Confidence band -> count and measured error rate."""
+    out = []
+    for lo, hi in zip(BANDS, BANDS[1:]):
+        inside = [ok for c, ok in obs if lo <= c < hi]
+        if inside:
+            out.append({"from": lo, "to": min(hi, 1.0), "n": len(inside),
+                        "error": round(1 - sum(inside) / len(inside), 4)})
+    return out
+
+
+def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> dict[str, Any]:
+    """Generate calib-split samples, ingest, and derive the table and thresholds."""
+    from pipeline import run
+    from pipeline.cli import main as cli
+    from pipeline.export import rows
+    from pipeline.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="susulan-calib-"))
+    scans, data = work / "scans", work / "data"
+    if cli(["samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed),
+            "--split", "calib"]) != 0:
+        raise RuntimeError("sample generation failed")
+    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
+    run.ingest_paths([scans], data, jobs)
+    with Store.open(data) as store:
+        obs = observations(truth, rows.rows(store))
+    result = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {}}
+    for kind, values in sorted(obs.items()):
+        entry = {"n": len(values), "bands": bands(values)}
+        if kind in CALIBRATED_KINDS:
+            entry["threshold"] = threshold(values)
+        result["kinds"][kind] = entry
+    return result
+
+
+def write(result: dict[str, Any], path: Path = CALIBRATION_PATH) -> None:
+    """Save the thresholds (JSON) and the table (Markdown) beside the model."""
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    path.with_name("CALIBRATION.md").write_text(table(result) + "\n")
+
+
+def table(result: dict[str, Any]) -> str:
+    """The calibration table as Markdown."""
+    lines = [f"# Confidence calibration (calib split, seed {result['seed']}, {result['pages']} pages)", "",
+             "Regenerate: `susulan calibrate --pages N` (only the calib handwriting split is used).", "",
+             "| kind | confidence band | values | measured error |", "|---|---|---|---|"]
+    for kind, k in result["kinds"].items():
+        for b in k["bands"]:
+            lines.append(f"| {kind} | {b['from']:.3f}–{b['to']:.3f} | {b['n']} | {b['error']:.2%} |")
+    lines += ["", "| kind | auto threshold (error ≤ 0.4 % above it) |", "|---|---|"]
+    lines += [f"| {kind} | {k['threshold']:.4f} |" for kind, k in result["kinds"].items() if "threshold" in k]
+    return "\n".join(lines)
+
+
+def load_thresholds() -> dict[str, float]:
+    """Auto thresholds per kind from the committed calibration (empty if never calibrated)."""
+    if not CALIBRATION_PATH.exists():
+        return {}
+    data = json.loads(CALIBRATION_PATH.read_text())
+    return {k: float(v["threshold"]) for k, v in data["kinds"].items() if "threshold" in v}
