@@ -54,6 +54,57 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX audit_record ON audit(record_id);
         """,
     ),
+    (
+        "0002_users",
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('reviewer', 'admin')),
+            password TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, last_login TEXT);
+        CREATE INDEX fields_name_status ON fields(name, status);
+        CREATE INDEX records_state ON records(state);
+        """,
+    ),
+    (
+        "0003_erm",
+        """
+        CREATE TABLE erm_patients (
+            id INTEGER PRIMARY KEY, source_row INTEGER NOT NULL, rm_no TEXT NOT NULL DEFAULT '',
+            nik TEXT NOT NULL DEFAULT '', bpjs_no TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',
+            birth_date TEXT NOT NULL DEFAULT '', sex TEXT NOT NULL DEFAULT '', address TEXT NOT NULL DEFAULT '',
+            rt TEXT NOT NULL DEFAULT '', rw TEXT NOT NULL DEFAULT '', village TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '');
+        CREATE INDEX erm_patients_nik ON erm_patients(nik);
+        CREATE INDEX erm_patients_bpjs ON erm_patients(bpjs_no);
+        CREATE INDEX erm_patients_rm ON erm_patients(rm_no);
+        CREATE TABLE erm_visits (
+            id INTEGER PRIMARY KEY, source_row INTEGER NOT NULL, visit_date TEXT NOT NULL,
+            rm_no TEXT NOT NULL DEFAULT '', nik TEXT NOT NULL DEFAULT '', bpjs_no TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL DEFAULT '', birth_date TEXT NOT NULL DEFAULT '', poli TEXT NOT NULL DEFAULT '');
+        CREATE INDEX erm_visits_date ON erm_visits(visit_date);
+        CREATE TABLE erm_loads (
+            kind TEXT PRIMARY KEY, file TEXT NOT NULL, sha256 TEXT NOT NULL, profile TEXT NOT NULL,
+            rows INTEGER NOT NULL, skipped INTEGER NOT NULL, user TEXT NOT NULL DEFAULT '', loaded_at TEXT NOT NULL);
+        CREATE TABLE erm_decisions (
+            record_id INTEGER PRIMARY KEY, patient TEXT NOT NULL DEFAULT '', action TEXT NOT NULL DEFAULT '',
+            user TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
+        CREATE TABLE erm_plans (
+            id INTEGER PRIMARY KEY, confirmed_by TEXT NOT NULL, confirmed_at TEXT NOT NULL, counts TEXT NOT NULL);
+        CREATE TABLE erm_plan_rows (
+            plan_id INTEGER NOT NULL REFERENCES erm_plans(id), record_id INTEGER NOT NULL,
+            record_version INTEGER NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL,
+            patient_key TEXT NOT NULL, visit_key TEXT NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (plan_id, record_id));
+        CREATE TABLE erm_ledger (
+            target TEXT NOT NULL, record_id INTEGER NOT NULL, visit_key TEXT NOT NULL, patient_key TEXT NOT NULL,
+            status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, batch TEXT NOT NULL DEFAULT '',
+            patient_ref TEXT NOT NULL DEFAULT '', encounter_ref TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL, PRIMARY KEY (target, record_id));
+        CREATE TABLE erm_ledger_events (
+            id INTEGER PRIMARY KEY, target TEXT NOT NULL, record_id INTEGER NOT NULL, at TEXT NOT NULL,
+            status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '');
+        CREATE INDEX erm_ledger_events_record ON erm_ledger_events(record_id);
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,197 @@
+"""Commands ``erm load-patients``, ``load-visits``, ``plan``, ``decide``, ``export``, ``push`` and ``ledger``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from pathlib import Path
+
+from pipeline.cli import _add_data_dir, err, register
+from pipeline.errors import BadInput, ExitCode
+
+
+def _user(args: argparse.Namespace) -> str:
+    return args.user or os.environ.get("SUSULAN_USER") or getpass.getuser()
+
+
+def _require_store(data_dir: Path) -> None:
+    if not (Path(data_dir) / "susulan.db").exists():
+        raise BadInput(f"no Susulan data in {data_dir} yet; run 'susulan ingest' and review records first")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from pipeline.erm import master, profiles, settings
+    from pipeline.store import Store
+
+    profile = profiles.load(args.profile or settings.load().profile)
+    with Store.open(args.data_dir) as store:
+        fn = master.load_patients if args.kind == "patients" else master.load_visits
+        report = fn(store, Path(args.file), profile, _user(args))
+    err(report.text())
+    return ExitCode.OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.erm import api
+    from pipeline.store import Store
+
+    _require_store(args.data_dir)
+    with Store.open(args.data_dir) as store:
+        plan = api.current_plan(store)
+        rows = api.plan_rows(store, plan)
+        plan_id = api.confirm_plan(store, _user(args), plan) if args.confirm else None
+    if args.json:
+        print(json.dumps({"counts": plan.counts, "rows": rows, "confirmed_plan": plan_id}, indent=1,
+                         ensure_ascii=False))
+    else:
+        for r in rows:
+            who = r["rm_no"] or r["patient_key"] or "?"
+            print(f"{r['record_id']:>6}  {r['visit_key']:<24} {r['action']:<8} {r['patient']:<9} {who:<22} "
+                  f"{r['reason']}")
+            for f in r["flags"]:
+                print(f"{'':>8}! {f['message']}: kertas {f['paper']!r}, ERM {f['master']!r}")
+        c = plan.counts
+        print(f"insert {c['insert']}, skip {c['skip']}, conflict {c['conflict']} "
+              f"(of {c['records']} reviewed records)")
+    if plan_id is not None:
+        err(f"plan {plan_id} confirmed by {_user(args)}; 'susulan erm export' and 'susulan erm push' use it now")
+    elif not args.json:
+        err("nothing was written; check the plan, then run 'susulan erm plan --confirm'")
+    return ExitCode.OK
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from pipeline.erm import api
+    from pipeline.store import Store
+
+    _require_store(args.data_dir)
+    with Store.open(args.data_dir) as store:
+        if args.choice in api.ACTION_CHOICES:
+            api.decide_action(store, args.record, args.choice, _user(args), args.note)
+        else:
+            api.decide_match(store, args.record, args.choice, _user(args), args.note)
+    err(f"record {args.record}: {args.choice} (by {_user(args)}); run 'susulan erm plan' to see the effect")
+    return ExitCode.OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.erm import plan as planning
+    from pipeline.erm import profiles, settings
+    from pipeline.export import erm_files, fhir
+    from pipeline.store import Store
+
+    _require_store(args.data_dir)
+    st = settings.load()
+    out = Path(args.out)
+    with Store.open(args.data_dir) as store:
+        _, rows = planning.confirmed(store)
+        keep, refused = [], []
+        for r in rows:
+            if r["action"] != "insert":
+                continue
+            why = planning.stale_reason(store, r)
+            (refused if why else keep).append((r, why))
+    data = [r["data"] for r, _ in keep]
+    for r, why in refused:
+        err(f"not exported: {r['visit_key']} (record {r['record_id']}): {why}")
+    if args.format == "fhir":
+        built = fhir.build(data, st)
+        for rid, why in built.invalid.items():
+            err(f"not exported: record {rid}: invalid FHIR: {why}")
+        fhir.write(built, out)
+        n = len(built.entries)
+    else:
+        n = erm_files.write(data, profiles.load(args.profile or st.profile), out, args.format)
+    err(f"wrote {n} visit(s) to {out}")
+    return ExitCode.OK if not refused else ExitCode.PAGES_NEED_ATTENTION
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from pipeline.erm import push, settings
+    from pipeline.store import Store
+
+    _require_store(args.data_dir)
+    token = ""
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip().splitlines()[0]
+        except (OSError, IndexError) as e:
+            raise BadInput(f"cannot read a token from {args.token_file}") from e
+    with Store.open(args.data_dir) as store:
+        report = push.push(store, args.fhir_url, settings.load(), token=token, dry_run=args.dry_run,
+                           out_dir=Path(args.out) if args.out else None, batch_size=args.batch_size,
+                           retry_rejected=args.retry_rejected)
+    err(report.text())
+    return ExitCode.OK if report.dry_run or report.complete else ExitCode.PAGES_NEED_ATTENTION
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from pipeline.erm import ledger
+    from pipeline.store import Store
+
+    _require_store(args.data_dir)
+    with Store.open(args.data_dir) as store:
+        rows = ledger.entries(store, args.fhir_url)
+        counts = ledger.counts(store, args.fhir_url)
+    if args.json:
+        print(json.dumps({"counts": counts, "rows": rows}, indent=1, ensure_ascii=False))
+        return ExitCode.OK
+    for r in rows:
+        print(f"{r['record_id']:>6}  {r['visit_key']:<24} {r['status']:<9} {r['encounter_ref']:<50} {r['message']}")
+    print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    return ExitCode.OK
+
+
+@register
+def add(sub: argparse._SubParsersAction) -> None:
+    """Register the ``erm`` command group."""
+    p_erm = sub.add_parser("erm", help="match patients, plan, export and push reviewed records to the ERM")
+    esub = p_erm.add_subparsers(dest="erm_command", required=True, metavar="SUBCOMMAND")
+
+    for kind, what in (("patients", "the ERM's patient master"), ("visits", "visits the ERM already has")):
+        p = esub.add_parser(f"load-{kind}", help=f"load {what} from a CSV/XLSX export (replaces the last load)")
+        p.add_argument("file", help="CSV or XLSX file exported from the ERM")
+        p.add_argument("--profile", default=None, help="ERM profile name or YAML path (default: forms/erm/erm.yaml)")
+        p.add_argument("--user", default=None, help="who loads it (default: $SUSULAN_USER or login name)")
+        _add_data_dir(p)
+        p.set_defaults(func=cmd_load, kind=kind)
+
+    p = esub.add_parser("plan", help="insert / skip / conflict for every reviewed record; --confirm saves it")
+    p.add_argument("--confirm", action="store_true", help="confirm this plan: export and push use it")
+    p.add_argument("--user", default=None, help="who confirms (default: $SUSULAN_USER or login name)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = esub.add_parser("decide", help="settle a record: its patient (candidate key or 'new') or insert/skip")
+    p.add_argument("record", type=int, help="record id (first column of 'erm plan')")
+    p.add_argument("choice", help="a candidate key such as rm:12345, 'new', 'insert' or 'skip'")
+    p.add_argument("--user", default=None, help="who decides (default: $SUSULAN_USER or login name)")
+    p.add_argument("--note", default="", help="why")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_decide)
+
+    p = esub.add_parser("export", help="write the confirmed plan's inserts as CSV/XLSX (ERM profile) or FHIR")
+    p.add_argument("--format", choices=("csv", "xlsx", "fhir"), required=True)
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--profile", default=None, help="ERM profile for csv/xlsx (default: forms/erm/erm.yaml)")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_export)
+
+    p = esub.add_parser("push", help="send the confirmed plan's inserts to a FHIR server, exactly once")
+    p.add_argument("--fhir-url", required=True, help="FHIR base URL, e.g. https://erm.example/fhir")
+    p.add_argument("--token-file", default=None, help="file whose first line is a bearer token")
+    p.add_argument("--dry-run", action="store_true", help="write the bundles only (to --out), send nothing")
+    p.add_argument("--out", default=None, help="folder for --dry-run bundles (default: <data-dir>/erm-bundles)")
+    p.add_argument("--batch-size", type=int, default=None, help="records per transaction (default: erm.yaml)")
+    p.add_argument("--retry-rejected", action="store_true", help="send records the server rejected before again")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_push)
+
+    p = esub.add_parser("ledger", help="what was sent where, accepted or rejected")
+    p.add_argument("--fhir-url", default=None, help="only this server")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_ledger)
