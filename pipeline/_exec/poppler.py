@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -59,13 +60,15 @@ def single_jpeg(path: Path, page: int) -> bytes | None:
     rows = [r.split() for r in proc.stdout.splitlines()[2:] if r.strip()]
     if proc.returncode != 0 or len(rows) != 1 or rows[0][2] != "image" or rows[0][8] != "jpeg":
         return None
-    try:
-        proc = subprocess.run([_tool("pdfimages"), "-j", "-f", str(page), "-l", str(page), str(path), "-"],
-                              capture_output=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return None
-    data = proc.stdout
-    return data if proc.returncode == 0 and data[:2] == b"\xff\xd8" else None
+    with tempfile.TemporaryDirectory(prefix="susulan-img-") as tmp:
+        try:
+            proc = subprocess.run([_tool("pdfimages"), "-j", "-f", str(page), "-l", str(page), str(path),
+                                   str(Path(tmp) / "img")], capture_output=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return None
+        found = sorted(Path(tmp).glob("img-*.jpg"))
+        data = found[0].read_bytes() if proc.returncode == 0 and len(found) == 1 else b""
+    return data if data[:2] == b"\xff\xd8" else None
 
 
 def rasterise(path: Path, page: int, dpi: int) -> np.ndarray:

@@ -64,9 +64,9 @@ def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 def _render_text(text: str, font_path: Path, size: int = 64) -> np.ndarray:
     font = _font(font_path, size)
-    l, t, r, b = font.getbbox(text)
-    img = Image.new("L", (r - l + 20, b - t + 20), 0)
-    ImageDraw.Draw(img).text((10 - l, 10 - t), text, fill=255, font=font)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("L", (right - left + 20, bottom - top + 20), 0)
+    ImageDraw.Draw(img).text((10 - left, 10 - top), text, fill=255, font=font)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
