@@ -14,8 +14,9 @@ from pipeline.models import Box, FieldDef, FieldImage, FormDefinition
 
 CROP_PAD_MM = 1.0
 """Cells and fields are cut with this margin so strokes that cross a border are kept."""
-INK_LEVEL = 150
-"""A pixel darker than this (after normalisation, paper = 255) is ink; comb-box grey prints lighter."""
+INK_LEVEL = 185
+"""A pixel darker than this (after normalisation, paper = 255) is ink. Ink is measured on pages
+with the printed form dropped out (:mod:`pipeline.template`), so faint pencil-like strokes count."""
 
 
 def normalise(page: np.ndarray) -> np.ndarray:
