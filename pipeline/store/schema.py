@@ -39,7 +39,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES pages(id), record_no INTEGER,
             name TEXT NOT NULL, kind TEXT NOT NULL,
             machine_value TEXT NOT NULL DEFAULT '', topk TEXT NOT NULL DEFAULT '[]', confidence REAL NOT NULL DEFAULT 0,
-            engine TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'review', final_value TEXT NOT NULL DEFAULT '',
+            engine TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'review',
+            final_value TEXT NOT NULL DEFAULT '',
             changed_by TEXT NOT NULL DEFAULT '', changed_at TEXT, version INTEGER NOT NULL DEFAULT 1,
             crop BLOB, cells TEXT NOT NULL DEFAULT '[]', box TEXT NOT NULL DEFAULT '[]');
         CREATE UNIQUE INDEX fields_key ON fields(page_id, IFNULL(record_no, -1), name);

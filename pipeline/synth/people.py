@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 KECAMATAN = "35.29.05"
 NEIGHBOURS = ("35.29.06", "35.29.11", "35.29.07", "35.29.08", "35.29.01")
 FIRST_DAY = date(2025, 10, 30)
-LAST_DAY = date(2026, 12, 31)
+LAST_DAY = date(2026, 9, 30)
 MAX_QUEUE = 150
 POLI_SHARE = {"umum": 0.48, "gigi": 0.1, "kia": 0.14, "mtbs": 0.1, "lansia": 0.18}
 
@@ -259,7 +259,7 @@ def next_working_day(d: date) -> date:
 
 
 def first_day(rng: np.random.Generator) -> date:
-    """A working day between 2025-10-30 and the end of 2026 (the batch's visit date)."""
+    """A working day between 2025-10-30 and 2026-09-30 (the batch's visit date; always in the past)."""
     d = FIRST_DAY + timedelta(days=int(rng.integers(0, (LAST_DAY - FIRST_DAY).days - 7)))
     return d if d.weekday() != 6 else next_working_day(d)
 

@@ -1,0 +1,155 @@
+"""Commands ``review`` (start the review app), ``users`` (staff accounts) and ``approve --confident``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+from pipeline.cli import _add_data_dir, err, register
+from pipeline.errors import BadInput, ExitCode
+
+APP = Path(__file__).resolve().parent.parent.parent / "review_app" / "app.py"
+DATA_ENV = "SUSULAN_DATA_DIR"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def streamlit_flags(host: str, port: int) -> list[str]:
+    """``streamlit run`` options: no usage statistics, XSRF protection, no file watching, no browser."""
+    return [
+        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.enableXsrfProtection", "true",
+        "--server.fileWatcherType", "none", "--server.runOnSave", "false", "--server.maxUploadSize", "1000",
+        "--client.toolbarMode", "minimal", "--theme.base", "light",
+    ]
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from pipeline.store import Store
+    from pipeline.store.users import list_users
+
+    data_dir = Path(args.data_dir).resolve()
+    with Store.open(data_dir) as store:
+        if not list_users(store):
+            raise BadInput(f"no staff account yet; create one first: susulan users add NAME --role admin "
+                           f"--data-dir {data_dir}")
+    if not is_loopback(args.host):
+        err(f"warning: serving on {args.host}: every computer on this network can reach the login page. "
+            "Use only on the Puskesmas' own network, with strong passwords.")
+    if not 1 <= args.port <= 65535:
+        raise BadInput("--port must be between 1 and 65535")
+    os.environ[DATA_ENV] = str(data_dir)
+    err(f"review app for {data_dir}: open http://{'localhost' if is_loopback(args.host) else args.host}:"
+        f"{args.port} in a browser (Ctrl+C to stop)")
+    from streamlit.web import cli as stcli
+
+    stcli.main.main(args=["run", str(APP), *streamlit_flags(args.host, args.port)], prog_name="streamlit",
+                    standalone_mode=False)
+    return ExitCode.OK
+
+
+def read_password(path: str | None) -> str:
+    """First line of ``path``; else ask twice without echo (or read one line from a pipe)."""
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise BadInput(f"cannot read password file {path}: {e.strerror}") from e
+        return lines[0].rstrip("\r\n") if lines else ""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise BadInput("the two passwords differ; nothing saved")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from pipeline.store import Store
+    from pipeline.store.users import add_user, check_new
+
+    check_new(args.name, "x" * 99, args.role)  # name and role first, before asking for a password
+    password = read_password(args.password_file)
+    with Store.open(args.data_dir) as store:
+        user = add_user(store, args.name, password, args.role, replace=args.replace, by=f"cli:{_os_user()}")
+    err(f"account {user.name} ({user.role}) saved in {args.data_dir}")
+    return ExitCode.OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from pipeline.store import Store
+    from pipeline.store.users import list_users
+
+    with Store.open(args.data_dir) as store:
+        for u in list_users(store):
+            print(f"{u.name}\t{u.role}\t{'active' if u.active else 'disabled'}\t{u.last_login or '-'}")
+    return ExitCode.OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from pipeline.store import Store
+    from pipeline.store import review as rv
+    from pipeline.store.users import get_user
+
+    if not args.confident:
+        raise BadInput("say what to approve: --confident (records whose values are all confident and "
+                       "break no rule)")
+    if not (Path(args.data_dir) / "susulan.db").exists():
+        raise BadInput(f"no Susulan data in {args.data_dir} yet; run 'susulan ingest' first")
+    with Store.open(args.data_dir) as store:
+        user = get_user(store, args.user).name if args.user else f"cli:{_os_user()}"
+        approved, remaining = rv.approve_confident(store, user)
+    print(f"approved {approved} record(s); {remaining} still need a person")
+    return ExitCode.OK
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@register
+def add(sub: argparse._SubParsersAction) -> None:
+    """Register the review commands."""
+    p = sub.add_parser("review", help="start the review app in the browser (localhost by default)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 = the whole LAN)")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_review)
+
+    p_users = sub.add_parser("users", help="staff accounts for the review app")
+    usub = p_users.add_subparsers(dest="users_command", required=True, metavar="SUBCOMMAND")
+    p = usub.add_parser("add", help="create an account (asks for the password without showing it; "
+                        "or reads one line from a pipe)")
+    p.add_argument("name", help="login name: 2-32 letters, digits, '.', '_' or '-'")
+    p.add_argument("--role", choices=("reviewer", "admin"), required=True, help="reviewer, or admin (manages "
+                   "accounts and may approve despite a failing rule)")
+    p.add_argument("--password-file", default=None, help="read the password from the first line of this file")
+    p.add_argument("--replace", action="store_true", help="set a new password/role if the account exists")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_users_add)
+    p = usub.add_parser("list", help="list accounts (name, role, active, last login)")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_users_list)
+
+    p = sub.add_parser("approve", help="approve records without a person: --confident")
+    p.add_argument("--confident", action="store_true",
+                   help="approve every record whose values are all confident and that breaks no rule")
+    p.add_argument("--user", default=None, help="account the approvals are recorded under (default: cli:<login>)")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_approve)

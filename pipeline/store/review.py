@@ -1,0 +1,371 @@
+"""What the review app asks of the store: worst-first queue, per-field grid, changes, approvals, counts.
+
+A record's fields are the fields of its page with its ``record_no`` plus the page-level
+fields (``record_no IS NULL``, e.g. the date of a queue sheet), which every record on
+that page shares. Every write goes through :class:`Store` (versioned, audited).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.errors import BadInput
+from pipeline.models import Issue
+from pipeline.store.db import Conflict, Store
+from pipeline.store.schema import now
+
+KEPT_RULES = frozenset({"duplicate_serial"})
+"""Issues written by ingest rather than by ``validate``; re-validation keeps them."""
+OPEN_STATES = ("review", "flagged")
+_OF_RECORD = "(x.record_no = r.record_no OR x.record_no IS NULL)"
+_DAY = "CASE WHEN x.final_value GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' THEN x.final_value ELSE '' END"
+"""A visit date usable for grouping; misreads count as unreadable ('')."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A person's decision on one field: a new ``value``, or ``None`` to confirm what is stored."""
+
+    field_id: int
+    expected_version: int
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A change refused because someone saved the field first; ``current`` is what is stored now."""
+
+    field_id: int
+    name: str
+    mine: str | None
+    current: dict[str, Any]
+
+
+@dataclass
+class Applied:
+    """Outcome of :func:`apply_changes`."""
+
+    saved: list[int]
+    conflicts: list[Clash]
+    records: list[int]
+
+
+class Blocked(BadInput):
+    """A record cannot be approved while a blocking rule fails."""
+
+    def __init__(self, message: str, issues: list[Issue]) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One record in the review queue with how bad it looks."""
+
+    record_id: int
+    state: str
+    version: int
+    form_id: str
+    page_key: str
+    record_no: int
+    file_name: str
+    page_no: int
+    n_review: int
+    n_blocking: int
+    n_issues: int
+    min_conf: float
+
+
+# --- values and rules ----------------------------------------------------------------------------
+
+
+def record_values(store: Store, record_id: int) -> dict[str, str]:
+    """Final values of a record by field name (page-level fields included)."""
+    return {f["name"]: f["final_value"] for f in store.record_fields(record_id)}
+
+
+def _validator() -> Any:
+    try:
+        from pipeline.validate import validate_record
+    except ImportError:
+        return None
+    return validate_record
+
+
+def revalidate(store: Store, record_id: int) -> list[Issue]:
+    """Run the rules on a record's current values and store the result; returns all its issues."""
+    rec = store.record(record_id)
+    check = _validator()
+    found = list(check(rec["form_id"], record_values(store, record_id))) if check else []
+    kept = [Issue(i["field"], i["rule"], i["message"], bool(i["blocking"]))
+            for i in store.issues(record_id) if i["rule"] in KEPT_RULES]
+    issues = kept + found
+    store.replace_issues(record_id, issues)
+    return issues
+
+
+def records_of_field(store: Store, field_id: int) -> list[int]:
+    """Records a field belongs to (all records of the page for a page-level field)."""
+    return [r["id"] for r in store.q(
+        f"SELECT r.id FROM fields x JOIN records r ON r.page_id = x.page_id AND {_OF_RECORD} "
+        "WHERE x.id = ? ORDER BY r.record_no", (field_id,))]
+
+
+def apply_changes(store: Store, changes: list[Change], user: str) -> Applied:
+    """Save each change (a refused one is reported, the others still saved) and re-validate touched records."""
+    saved: list[int] = []
+    conflicts: list[Clash] = []
+    touched: dict[int, None] = {}
+    for ch in changes:
+        try:
+            if ch.value is None:
+                store.confirm(ch.field_id, user, ch.expected_version)
+            else:
+                store.set_value(ch.field_id, ch.value, user, ch.expected_version)
+        except Conflict as e:
+            conflicts.append(Clash(ch.field_id, store.field(ch.field_id)["name"], ch.value, e.current))
+            continue
+        saved.append(ch.field_id)
+        touched.update(dict.fromkeys(records_of_field(store, ch.field_id)))
+    for record_id in touched:
+        revalidate(store, record_id)
+    return Applied(saved, conflicts, list(touched))
+
+
+def blocking(issues: list[Issue]) -> list[Issue]:
+    """The issues that stop approval."""
+    return [i for i in issues if i.blocking]
+
+
+def approve(store: Store, record_id: int, user: str, expected_version: int | None = None,
+            override_note: str = "") -> None:
+    """Approve a record after re-checking its rules; raises :class:`Blocked` if one fails.
+
+    An admin may approve despite a failing rule by giving ``override_note`` (audited).
+    """
+    stop = blocking(revalidate(store, record_id))
+    if stop and not override_note.strip():
+        raise Blocked("Formulir belum bisa disetujui: " + " ".join(i.message for i in stop), stop)
+    note = f"disetujui walau ada masalah: {override_note.strip()}" if stop else ""
+    store.set_record_state(record_id, "approved", user, expected_version, note)
+
+
+def flag(store: Store, record_id: int, user: str, note: str, expected_version: int | None = None) -> None:
+    """Hand a record to a supervisor with a note."""
+    store.set_record_state(record_id, "flagged", user, expected_version, note.strip())
+    with store.tx() as c:
+        c.execute("UPDATE records SET flagged=? WHERE id=?", (note.strip(), record_id))
+
+
+def reopen(store: Store, record_id: int, user: str, expected_version: int | None = None) -> None:
+    """Put an approved or flagged record back in the review queue."""
+    store.set_record_state(record_id, "review", user, expected_version, "dibuka lagi")
+
+
+def approve_confident(store: Store, user: str) -> tuple[int, int]:
+    """Approve every open record with no value left to review and no rule broken.
+
+    Values a person already confirmed or corrected count as settled, like ``auto`` ones.
+    Returns ``(approved, remaining)``; remaining = records still waiting for a person.
+    """
+    if not user:
+        raise BadInput("every change needs a user name")
+    candidates = store.q(
+        "SELECT r.id, r.version FROM records r WHERE r.state = 'review' AND NOT EXISTS ("
+        f"SELECT 1 FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
+        "ORDER BY r.id")
+    approved = 0
+    for row in candidates:
+        if revalidate(store, row["id"]):
+            continue
+        try:
+            store.set_record_state(row["id"], "approved", user, row["version"],
+                                   "Terima yang yakin: semua nilai yakin, tidak ada masalah")
+        except Conflict:
+            continue
+        approved += 1
+    remaining = store.q("SELECT COUNT(*) AS n FROM records WHERE state IN ('review', 'flagged')")[0]["n"]
+    return approved, int(remaining)
+
+
+# --- queues --------------------------------------------------------------------------------------
+
+
+def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | None = None) -> list[QueueItem]:
+    """Records in ``states``, worst first: failing rules, then values to review, then lowest confidence."""
+    marks = ",".join("?" * len(states))
+    where = f"r.state IN ({marks})" + (" AND p.form_id = ?" if form_id else "")
+    params: tuple = (*states, form_id) if form_id else tuple(states)
+    rows = store.q(
+        "SELECT r.id, r.state, r.version, p.form_id, p.page_key, r.record_no, fl.name AS file_name, p.page_no, "
+        f"(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
+        "AS n_review, "
+        f"(SELECT MIN(x.confidence) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} "
+        "AND x.status IN ('auto', 'review')) AS min_conf, "
+        "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking, "
+        "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id) AS n_issues "
+        "FROM records r JOIN pages p ON p.id = r.page_id JOIN files fl ON fl.id = p.file_id "
+        f"WHERE {where} ORDER BY n_blocking DESC, n_review DESC, IFNULL(min_conf, 1) ASC, r.id", params)
+    return [QueueItem(r["id"], r["state"], r["version"], r["form_id"] or "", r["page_key"] or "", r["record_no"],
+                      r["file_name"], r["page_no"], r["n_review"], r["n_blocking"], r["n_issues"],
+                      1.0 if r["min_conf"] is None else float(r["min_conf"])) for r in rows]
+
+
+def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
+    """Per field name of a form: values still to review and values not yet seen by a person, in open records."""
+    return [dict(r) for r in store.q(
+        "SELECT x.name, x.kind, SUM(x.status = 'review') AS n_review, SUM(x.status IN ('auto', 'review')) AS n_open "
+        "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND EXISTS ("
+        f"SELECT 1 FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) "
+        "GROUP BY x.name, x.kind ORDER BY MIN(x.id)", (form_id,))]
+
+
+def field_grid(store: Store, form_id: str, name: str, statuses: tuple[str, ...] = ("review",),
+               limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """One field across open records of a form, least confident first; returns ``(rows, total)``.
+
+    Each row has the field's id, version, values, confidence and the rule messages about it.
+    """
+    marks = ",".join("?" * len(statuses))
+    base = (
+        "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND x.name = ? "
+        f"AND x.status IN ({marks}) AND EXISTS (SELECT 1 FROM records r WHERE r.page_id = x.page_id "
+        f"AND {_OF_RECORD} AND r.state IN ('review', 'flagged'))")
+    params = (form_id, name, *statuses)
+    total = store.q(f"SELECT COUNT(*) AS n {base}", params)[0]["n"]
+    rows = [dict(r) for r in store.q(
+        "SELECT x.id AS field_id, x.page_id, x.record_no, x.name, x.kind, x.machine_value, x.final_value, "
+        "x.confidence, x.status, x.version, x.topk, p.page_key, p.version AS form_version, "
+        f"(SELECT r.id FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} ORDER BY r.record_no LIMIT 1) "
+        f"AS record_id {base} ORDER BY x.confidence, x.id LIMIT ? OFFSET ?", (*params, limit, offset))]
+    messages: dict[int, list[str]] = defaultdict(list)
+    ids = [r["record_id"] for r in rows if r["record_id"] is not None]
+    if ids:
+        for i in store.q(f"SELECT record_id, message FROM issues WHERE field = ? AND record_id IN "
+                         f"({','.join('?' * len(ids))}) ORDER BY id", (name, *ids)):
+            messages[i["record_id"]].append(i["message"])
+    for r in rows:
+        r["messages"] = messages.get(r["record_id"], [])
+    return rows, int(total)
+
+
+def crops(store: Store, field_ids: list[int]) -> dict[int, bytes]:
+    """PNG snippets of many fields in one query."""
+    if not field_ids:
+        return {}
+    rows = store.q(f"SELECT id, crop FROM fields WHERE id IN ({','.join('?' * len(field_ids))})", tuple(field_ids))
+    return {r["id"]: r["crop"] or b"" for r in rows}
+
+
+def record_detail(store: Store, record_id: int) -> dict[str, Any]:
+    """A record with its fields (box and cells included), issues and history, for the per-form screen."""
+    rec = dict(store.record(record_id))
+    fields = [dict(r) for r in store.q(
+        "SELECT x.id, x.record_no, x.name, x.kind, x.machine_value, x.topk, x.confidence, x.engine, x.status, "
+        "x.final_value, x.changed_by, x.changed_at, x.version, x.box FROM fields x JOIN records r ON r.id = ? "
+        f"WHERE x.page_id = r.page_id AND {_OF_RECORD} ORDER BY x.id", (record_id,))]
+    return {"record": rec, "fields": fields, "issues": [dict(i) for i in store.issues(record_id)],
+            "history": [dict(h) for h in store.history(record_id)]}
+
+
+# --- overview ------------------------------------------------------------------------------------
+
+
+def totals(store: Store) -> dict[str, int]:
+    """Headline numbers: pages read, pages needing attention, records by state, values to review."""
+    one = store.q(
+        "SELECT (SELECT COUNT(*) FROM pages WHERE status = 'done') AS pages, "
+        "(SELECT COUNT(*) FROM pages WHERE status NOT IN ('done', 'discarded')) AS problem_pages, "
+        "(SELECT COUNT(*) FROM files WHERE status = 'problem') AS problem_files, "
+        "(SELECT COUNT(*) FROM records) AS records, "
+        "(SELECT COUNT(*) FROM records WHERE state = 'review') AS open, "
+        "(SELECT COUNT(*) FROM records WHERE state = 'flagged') AS flagged, "
+        "(SELECT COUNT(*) FROM records WHERE state IN ('approved', 'exported')) AS approved, "
+        "(SELECT COUNT(*) FROM fields x WHERE x.status = 'review' AND EXISTS (SELECT 1 FROM records r "
+        f"WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged'))) AS values_to_review")[0]
+    return {k: int(one[k] or 0) for k in one.keys()}
+
+
+def per_form_day(store: Store) -> list[dict[str, Any]]:
+    """Counts per form and visit date (the date written on the sheet; '' if unreadable), newest first."""
+    rows = store.q(
+        "WITH rec AS (SELECT r.id, r.state, r.page_id, p.form_id, "
+        f"(SELECT {_DAY} FROM fields x WHERE x.page_id = r.page_id AND x.name = 'visit_date' "
+        f"AND {_OF_RECORD} LIMIT 1) AS day, "
+        "(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND x.record_no = r.record_no "
+        "AND x.status = 'review') AS n_review, "
+        "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking "
+        "FROM records r JOIN pages p ON p.id = r.page_id) "
+        "SELECT form_id, IFNULL(day, '') AS day, COUNT(DISTINCT page_id) AS pages, COUNT(*) AS records, "
+        "SUM(state = 'review') AS open, SUM(state = 'flagged') AS flagged, "
+        "SUM(state IN ('approved', 'exported')) AS approved, SUM(CASE WHEN state IN ('review', 'flagged') "
+        "THEN n_review ELSE 0 END) AS values_to_review, SUM(n_blocking > 0 AND state != 'approved') AS with_problems "
+        "FROM rec GROUP BY form_id, IFNULL(day, '') ORDER BY day DESC, form_id")
+    out = [dict(r) for r in rows]
+    shared = store.q(  # page-level values (queue-sheet date) counted once per page, not once per row
+        f"SELECT p.form_id, IFNULL((SELECT {_DAY.replace('x.', 'v.')} FROM fields v WHERE v.page_id = p.id "
+        "AND v.name = 'visit_date' AND v.record_no IS NULL LIMIT 1), '') AS day, COUNT(*) AS n "
+        "FROM fields x JOIN pages p ON p.id = x.page_id "
+        "WHERE x.record_no IS NULL AND x.status = 'review' AND EXISTS (SELECT 1 FROM records r WHERE "
+        "r.page_id = p.id AND r.state IN ('review', 'flagged')) GROUP BY p.form_id, day")
+    extra = {(r["form_id"], r["day"]): r["n"] for r in shared}
+    for row in out:
+        row["values_to_review"] = int(row["values_to_review"] or 0) + extra.get((row["form_id"], row["day"]), 0)
+    return out
+
+
+def batches(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    """Ingest runs, newest first, with files, pages read and pages needing attention."""
+    return [dict(r) for r in store.q(
+        "SELECT b.id, b.started_at, b.finished_at, b.source, b.user, COUNT(DISTINCT fl.id) AS files, "
+        "COUNT(p.id) AS pages, SUM(p.status = 'done') AS done, "
+        "SUM(p.status NOT IN ('done', 'discarded', 'pending')) AS problems "
+        "FROM batches b LEFT JOIN files fl ON fl.batch_id = b.id LEFT JOIN pages p ON p.file_id = fl.id "
+        "GROUP BY b.id ORDER BY b.id DESC LIMIT ?", (limit,))]
+
+
+def problem_files(store: Store) -> list[dict[str, Any]]:
+    """Files that could not be opened at all."""
+    return [dict(r) for r in store.q(
+        "SELECT id, name, reason, message, added_at FROM files WHERE status = 'problem' ORDER BY id")]
+
+
+# --- problem pages -------------------------------------------------------------------------------
+
+
+def _audit(c: sqlite3.Connection, user: str, action: str, what: str, old: str | None, new: str | None) -> None:
+    c.execute("INSERT INTO audit (at, user, action, field, old, new) VALUES (?, ?, ?, ?, ?, ?)",
+              (now(), user, action, what, old, new))
+
+
+def discard_page(store: Store, page_id: int, user: str) -> None:
+    """Set a page aside for good (kept in the data directory, no longer listed as a problem)."""
+    page = store.page(page_id)
+    store.mark_page(page_id, "discarded", page["reason"], f"dibuang oleh {user}")
+    with store.tx() as c:
+        _audit(c, user, "page_discard", f"page:{page_id}", page["status"], "discarded")
+
+
+def retry_page(store: Store, page_id: int, user: str) -> None:
+    """Put a page back to ``pending`` so the next ingest run reads it again."""
+    page = store.page(page_id)
+    store.mark_page(page_id, "pending")
+    with store.tx() as c:
+        _audit(c, user, "page_retry", f"page:{page_id}", page["status"], "pending")
+
+
+def discard_file(store: Store, file_id: int, user: str) -> None:
+    """Set an unreadable file aside (no longer listed as a problem)."""
+    store.set_file(file_id, status="discarded")
+    with store.tx() as c:
+        _audit(c, user, "file_discard", f"file:{file_id}", "problem", "discarded")
+
+
+def recent_changes(store: Store, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest audit rows (every user), newest first."""
+    return [dict(r) for r in store.q(
+        "SELECT a.*, p.page_key, p.form_id, r.record_no FROM audit a LEFT JOIN records r ON r.id = a.record_id "
+        "LEFT JOIN pages p ON p.id = r.page_id ORDER BY a.id DESC LIMIT ?", (limit,))]

@@ -1,0 +1,41 @@
+"""Entry point of the review app (``susulan review``): login gate, then the pages in the sidebar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from review_app import common
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+
+def main() -> None:
+    """Show the login page, or the navigation for the logged-in account."""
+    st.set_page_config(page_title="Susulan · Pemeriksaan data", page_icon=":material/fact_check:", layout="wide")
+    user = common.user()
+    if user is None:
+        st.navigation([st.Page(VIEWS / "login.py", title="Masuk", icon=":material/login:")], position="hidden").run()
+        return
+    pages = [
+        st.Page(VIEWS / "overview.py", title="Ringkasan", icon=":material/dashboard:", default=True),
+        st.Page(VIEWS / "record.py", title="Periksa per formulir", icon=":material/fact_check:"),
+        st.Page(VIEWS / "field.py", title="Periksa per kolom", icon=":material/view_list:"),
+        st.Page(VIEWS / "upload.py", title="Unggah pindaian", icon=":material/upload_file:"),
+        st.Page(VIEWS / "history.py", title="Riwayat perubahan", icon=":material/history:"),
+        st.Page(VIEWS / "export.py", title="Ekspor data", icon=":material/download:"),
+    ]
+    if user.is_admin:
+        pages.append(st.Page(VIEWS / "users.py", title="Akun petugas", icon=":material/group:"))
+    nav = st.navigation(pages)
+    with st.sidebar:
+        st.caption(f"Masuk sebagai **{user.name}** ({'admin' if user.is_admin else 'pemeriksa'})")
+        if st.button("Keluar", key="logout"):
+            for key in ("user", "_flash"):
+                st.session_state.pop(key, None)
+            st.rerun()
+    nav.run()
+
+
+main()

@@ -1,0 +1,200 @@
+"""Shared pieces of the review app: data directory, per-session store, logged-in user, labels, cached images.
+
+Images are drawn with Pillow (never cv2): the stored aligned page (template frame,
+8 px/mm, origin top-left) with field boxes outlined, and PNG snippets read from the
+store once and cached across reruns and sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline import forms
+from pipeline.errors import SusulanError
+from pipeline.store import Store
+from pipeline.store import review as rv
+from pipeline.store.users import User
+
+DATA_ENV = "SUSULAN_DATA_DIR"
+COLOURS = {"problem": (220, 38, 38), "review": (234, 140, 0), "ok": (22, 163, 74)}
+PAGE_WIDTH_PX = 1100
+
+
+@dataclass(frozen=True)
+class FieldMeta:
+    """How a field is named and offered to staff."""
+
+    label: str
+    kind: str
+    options: dict[str, str]
+
+
+def data_dir() -> Path:
+    """``$SUSULAN_DATA_DIR`` (set by ``susulan review``) or ``./susulan-data``."""
+    return Path(os.environ.get(DATA_ENV, "susulan-data")).resolve()
+
+
+def store() -> Store:
+    """The store connection of this browser session (SQLite, WAL; one per session)."""
+    s = st.session_state.get("_store")
+    if s is None or s.data_dir != data_dir():
+        s = Store(data_dir())
+        st.session_state["_store"] = s
+    return s
+
+
+def user() -> User | None:
+    """The logged-in account of this session, if any."""
+    return st.session_state.get("user")
+
+
+def require_user() -> User:
+    """The logged-in account; stops the page when nobody is logged in."""
+    u = user()
+    if u is None:
+        st.warning("Silakan masuk dulu.")
+        st.stop()
+    return u
+
+
+def flash(kind: str, text: str) -> None:
+    """Queue a message for the next run (``success``, ``warning``, ``error``, ``info``)."""
+    st.session_state.setdefault("_flash", []).append((kind, text))
+
+
+def show_flash() -> None:
+    """Show and clear queued messages."""
+    for kind, text in st.session_state.pop("_flash", []):
+        getattr(st, kind)(text)
+
+
+# --- labels -------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def field_meta(form_id: str, version: int | None) -> dict[str, FieldMeta]:
+    """Label, kind and option labels per field name; unlabelled row fields borrow another form's label."""
+    fallback: dict[str, str] = {}
+    for f in _all_forms():
+        for fd in f.fields:
+            if fd.label:
+                fallback.setdefault(fd.name, fd.label)
+    try:
+        form = forms.load(form_id, version)
+    except SusulanError:
+        return {}
+    out: dict[str, FieldMeta] = {}
+    for fd in form.fields:
+        out.setdefault(fd.name, FieldMeta(fd.label or fallback.get(fd.name, fd.name), fd.kind,
+                                          {o.value: o.label for o in fd.options}))
+    return out
+
+
+def _all_forms() -> list[forms.FormDefinition]:
+    try:
+        return forms.load_all()
+    except SusulanError:
+        return []
+
+
+@st.cache_data(show_spinner=False)
+def form_titles() -> dict[str, str]:
+    """Form id -> printed title in sentence case (``Formulir pendaftaran pasien``)."""
+    return {f.form_id: f.title.capitalize() for f in _all_forms()}
+
+
+@st.cache_data(show_spinner=False)
+def rows_per_page(form_id: str, version: int | None) -> int:
+    """How many records one sheet of this form holds (1 for a registration form)."""
+    try:
+        return forms.load(form_id, version).records_per_page
+    except SusulanError:
+        return 1
+
+
+def row_label(form_id: str, version: int | None, record_no: int | None) -> str:
+    """`` baris 3`` for a row of a multi-row sheet, else empty."""
+    if record_no is None or rows_per_page(form_id, version) <= 1:
+        return ""
+    return f" baris {record_no + 1}"
+
+
+def meta_of(form_id: str, version: int | None, name: str, kind: str = "text") -> FieldMeta:
+    """One field's meta, with a plain fallback for fields the form no longer defines."""
+    return field_meta(form_id, version).get(name) or FieldMeta(name, kind, {})
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def snippets(data_dir_key: str, field_ids: tuple[int, ...]) -> dict[int, bytes]:
+    """PNG snippets of fields, read once from the store (they never change after ingest)."""
+    with Store.open(Path(data_dir_key)) as s:
+        return rv.crops(s, list(field_ids))
+
+
+def snippet_uris(field_ids: list[int]) -> dict[int, str]:
+    """Snippets as ``data:`` URIs for grid image columns."""
+    pngs = snippets(data_dir_key(), tuple(field_ids)) if field_ids else {}
+    return {fid: "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else ""
+            for fid, png in pngs.items()}
+
+
+def data_dir_key() -> str:
+    """The data directory as a cache key."""
+    return str(data_dir())
+
+
+Mark = tuple[int, int, int, int, str, str]
+"""A box to outline on the page: ``(x, y, w, h)`` in page pixels, colour key, tag text."""
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def page_picture(data_dir_key: str, image_path: str, marks: tuple[Mark, ...], band: bool) -> bytes:
+    """The aligned page with field boxes outlined and numbered; ``band`` crops to the marked rows."""
+    with Image.open(Path(data_dir_key) / image_path) as im:
+        page = im.convert("RGB")
+    draw = ImageDraw.Draw(page)
+    font = _font(26)
+    for x, y, w, h, colour, tag in marks:
+        rgb = COLOURS.get(colour, COLOURS["ok"])
+        draw.rectangle((x - 3, y - 3, x + w + 3, y + h + 3), outline=rgb, width=5 if colour != "ok" else 3)
+        if tag:
+            tx, ty = max(x - 36, 0), max(y - 4, 0)
+            draw.rectangle((tx, ty, tx + 32, ty + 30), fill=rgb)
+            draw.text((tx + 4, ty + 1), tag, fill=(255, 255, 255), font=font)
+    if band and marks:
+        top = max(min(m[1] for m in marks) - 160, 0)
+        bottom = min(max(m[1] + m[3] for m in marks) + 160, page.height)
+        page = page.crop((0, top, page.width, bottom))
+    scale = PAGE_WIDTH_PX / page.width
+    if scale < 1:
+        page = page.resize((PAGE_WIDTH_PX, round(page.height * scale)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    page.save(out, "JPEG", quality=82)
+    return out.getvalue()
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def box_of(field_row: dict) -> tuple[int, int, int, int] | None:
+    """A field's pixel box in its page image, if stored."""
+    try:
+        box = json.loads(field_row.get("box") or "[]")
+    except ValueError:
+        return None
+    return tuple(int(v) for v in box) if len(box) == 4 and box[2] > 0 else None  # type: ignore[return-value]

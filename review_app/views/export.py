@@ -1,0 +1,94 @@
+"""Export: download reviewed rows as CSV or XLSX (and ERM import files once they exist)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from pipeline.errors import SusulanError
+from pipeline.export import rows
+from pipeline.store import Store
+from review_app import common
+
+STAGES = {"Hanya yang sudah disetujui": "reviewed", "Semua (termasuk yang belum diperiksa)": "recognized"}
+FORMATS = {"CSV (Excel)": ("csv", "text/csv"),
+           "XLSX (Excel)": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+
+user = common.require_user()
+store = common.store()
+
+
+def build(stage: str, form_id: str | None, fmt: str) -> bytes:
+    """The export file's bytes (made when the button is pressed)."""
+    with Store.open(common.data_dir()) as s, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"susulan.{fmt}"
+        rows.write(rows.rows(s, stage, form_id), out, fmt)
+        return out.read_bytes()
+
+
+st.title("Ekspor data")
+forms_present = [r["form_id"] for r in store.q(
+    "SELECT DISTINCT p.form_id FROM records r JOIN pages p ON p.id = r.page_id ORDER BY p.form_id")]
+titles = common.form_titles()
+c = st.columns(3)
+stage_label = c[0].radio("Baris", list(STAGES), key="ex_stage")
+form_sel = c[1].selectbox("Jenis formulir", ["(semua)", *forms_present],
+                          format_func=lambda f: titles.get(f, f), key="ex_form")
+fmt_label = c[2].radio("Format", list(FORMATS), key="ex_format")
+stage, fmt = STAGES[stage_label], FORMATS[fmt_label]
+form_id = None if form_sel == "(semua)" else form_sel
+states = ("approved", "exported") if stage == "reviewed" else ("review", "approved", "flagged", "exported")
+count = store.q(
+    f"SELECT COUNT(*) AS n FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state IN "
+    f"({','.join('?' * len(states))})" + (" AND p.form_id = ?" if form_id else ""),
+    (*states, *((form_id,) if form_id else ())))[0]["n"]
+st.write(f"**{count}** formulir akan diekspor, satu baris per pasien.")
+if stage == "recognized":
+    st.warning("Baris yang belum diperiksa bisa berisi salah baca. Kolom *needs_review* menyebut nilai yang "
+               "belum dicek.")
+st.download_button(f"Unduh {fmt[0].upper()}", icon=":material/download:", data=lambda: build(stage, form_id, fmt[0]),
+                   file_name=f"susulan-{stage}{'-' + form_id if form_id else ''}.{fmt[0]}", mime=fmt[1],
+                   type="primary", disabled=count == 0, key="ex_download")
+
+st.subheader("Berkas impor ERM")
+
+
+def erm_inserts() -> list[dict]:
+    """Rows of the confirmed ERM plan that are still to be inserted (``susulan erm plan --confirm``)."""
+    from pipeline.erm import plan as planning
+
+    _, planned = planning.confirmed(store)
+    return [r["data"] for r in planned if r["action"] == "insert" and not planning.stale_reason(store, r)]
+
+
+def erm_file(data: list[dict], fmt: str) -> bytes:
+    """The ERM import file in the configured profile."""
+    from pipeline.erm import profiles, settings
+    from pipeline.export import erm_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"erm.{fmt}"
+        erm_files.write(data, profiles.load(settings.load().profile), out, fmt)
+        return out.read_bytes()
+
+
+NO_PLAN = ("Belum ada rencana impor ERM yang dikonfirmasi. Admin membuatnya dengan `susulan erm plan --confirm` "
+           "setelah data pasien ERM dimuat.")
+try:
+    inserts = erm_inserts()
+except SusulanError:
+    st.caption(NO_PLAN)
+except (ImportError, AttributeError, KeyError) as e:
+    st.caption(f"Berkas impor ERM belum bisa dibuat di sini ({type(e).__name__}).")
+else:
+    if not inserts:
+        st.caption(NO_PLAN)
+    else:
+        st.write(f"**{len(inserts)}** kunjungan siap diimpor ke ERM.")
+        c = st.columns(2)
+        for col, fmt in zip(c, ("csv", "xlsx")):
+            col.download_button(f"Unduh berkas impor ERM ({fmt.upper()})", icon=":material/download:",
+                                data=lambda fmt=fmt: erm_file(inserts, fmt), file_name=f"impor-erm.{fmt}",
+                                key=f"erm-{fmt}")
