@@ -9,6 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := tesseract-ocr tesseract-ocr-ind poppler-utils
 TEST_APT_PKGS := chromium
 DATA ?= susulan-data
+PORT ?= 8501
 
 .PHONY: demo test system-deps test-system-deps venv lint bench clean
 
@@ -30,8 +31,11 @@ venv: $(BIN)/susulan
 
 demo: system-deps venv
 	$(BIN)/susulan samples make --out $(DATA)/demo-scans --pages 12 --seed 7
-	$(BIN)/susulan ingest $(DATA)/demo-scans --data-dir $(DATA) || true
+	$(BIN)/susulan ingest $(DATA)/demo-scans --data-dir $(DATA) || [ $$? = 4 ]
 	$(BIN)/susulan status --data-dir $(DATA)
+	echo demo-susulan | $(BIN)/susulan users add demo --role admin --replace --data-dir $(DATA)
+	@echo; echo "Review app: http://127.0.0.1:$(PORT)  login: demo / demo-susulan  (Ctrl+C to stop)"; echo
+	$(BIN)/susulan review --data-dir $(DATA) --port $(PORT)
 
 test: test-system-deps venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider
