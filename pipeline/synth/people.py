@@ -15,15 +15,14 @@ choice = option value, blank = ``""``.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+from pipeline import regions
+
 KECAMATAN = "35.29.05"
 NEIGHBOURS = ("35.29.06", "35.29.11", "35.29.07", "35.29.08", "35.29.01")
 FIRST_DAY = date(2025, 10, 30)
@@ -111,18 +110,11 @@ class Visit:
     complaint: str
 
 
-@lru_cache(maxsize=1)
-def wilayah() -> dict[str, str]:
-    """Kemendagri codes (dotted) -> names from ``pipeline/data/wilayah.csv``."""
-    with open(DATA / "wilayah.csv", encoding="utf-8", newline="") as fh:
-        return {row["kode"]: row["nama"] for row in csv.DictReader(fh)}
-
-
 @lru_cache(maxsize=8)
 def villages(kecamatan: str = KECAMATAN) -> tuple[tuple[str, str], ...]:
     """``(code, NAME)`` of every desa/kelurahan of a kecamatan, names upper-cased as written on forms."""
     prefix = kecamatan + "."
-    return tuple(sorted((k, " ".join(v.upper().split())) for k, v in wilayah().items()
+    return tuple(sorted((k, " ".join(v.upper().split())) for k, v in regions.codes().items()
                         if k.startswith(prefix) and k.count(".") == 3))
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from pipeline import forms
+from pipeline import forms, regions
 from pipeline.synth import fill, people
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -54,7 +54,7 @@ def test_villages_are_desa_of_bluto(seed: int) -> None:
     for v in _day(seed, 20):
         assert v.patient.village_code.startswith("35.29.05.")
         assert known[v.patient.village_code] == v.patient.village
-        assert v.patient.village == people.wilayah()[v.patient.village_code].upper()
+        assert v.patient.village == regions.codes()[v.patient.village_code].upper()
 
 
 @pytest.mark.parametrize("form_id", ["pendaftaran", "antrean"])
