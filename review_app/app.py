@@ -25,6 +25,7 @@ def main() -> None:
         st.Page(VIEWS / "upload.py", title="Unggah pindaian", icon=":material/upload_file:"),
         st.Page(VIEWS / "history.py", title="Riwayat perubahan", icon=":material/history:"),
         st.Page(VIEWS / "export.py", title="Ekspor data", icon=":material/download:"),
+        st.Page(VIEWS / "erm.py", title="Impor ke ERM", icon=":material/cloud_upload:"),
     ]
     if user.is_admin:
         pages.append(st.Page(VIEWS / "users.py", title="Akun petugas", icon=":material/group:"))
