@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import extract, validate
+from pipeline import extract, regions, validate
 from pipeline._exec import tesseract
 from pipeline.models import BOXED_KINDS, FieldDef, FieldImage, FormDefinition, Issue, Reading
 from pipeline.recognize import boxed, icr, omr
@@ -88,6 +88,22 @@ def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.
             readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
 
 
+def canonical_village(r: Reading) -> Reading:
+    """Snap a read village name to the official desa name (Kemendagri list of Kabupaten Sumenep).
+
+    An exact match (ignoring spaces) confirms every letter, so the value may be auto; a
+    near match is corrected but stays for review.
+    """
+    found = regions.canonical_village(r.value) if r.value else None
+    if found is None:
+        return r
+    name = found[0]
+    exact = regions.squash(name) == regions.squash(r.value)
+    conf = max(r.confidence, 0.995) if exact else min(r.confidence, 0.9)
+    return replace(r, value=name, confidence=round(conf, 4), status="auto" if exact else "review",
+                   topk=((name, round(conf, 4)), *r.topk), detail={**r.detail, "read": r.value})
+
+
 def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition) -> Recognised:
     """Read the page's filled records; unfilled rows of a queue sheet are skipped.
 
@@ -99,7 +115,7 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition) -> Recogn
     readings: dict[str, Reading] = {}
     readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"]))
     boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS])
-    readings.update({k: r for k, (r, _) in boxes.items()})
+    readings.update({k: canonical_village(r) if r.name == "village" else r for k, (r, _) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"]))
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields})
