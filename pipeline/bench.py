@@ -135,5 +135,11 @@ def report(r: dict[str, Any]) -> str:
     for kind, k in r["kinds"].items():
         lines.append(f"| {kind} | {k['n']:.0f} | {k['accuracy']:.1%} | {k['cer']:.1%} | {k['auto_share']:.1%} "
                      f"| {k['auto_error']:.2%} |")
+    kinds = r["kinds"].values()
+    n = sum(k["n"] for k in kinds)
+    auto = sum(k["auto_share"] * k["n"] for k in kinds)
+    wrong = sum(k["auto_error"] * k["auto_share"] * k["n"] for k in kinds)
+    right = sum(k["accuracy"] * k["n"] for k in kinds)
+    lines.append(f"| **all fields** | {n:.0f} | {right / n:.1%} | | {auto / n:.1%} | {wrong / max(auto, 1):.2%} |")
     lines += ["", r["summary"]]
     return "\n".join(lines)

@@ -25,7 +25,10 @@ CALIBRATED_KINDS = ("digits", "date", "time", "letters")
 
 
 def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, list[tuple[float, bool]]]:
-    """Per field kind: (confidence, correct) of every machine value that has a truth."""
+    """Per field kind: (confidence, correct) of every machine value that has a truth and breaks no rule.
+
+    Values that break a rule are never auto, so they do not count towards the auto thresholds.
+    """
     kinds = {(f.form_id, fd.name): fd.kind for f in forms.load_all() for fd in f.fields}
     got = {(r["page_id"], r["record"]): r for r in exported}
     out: dict[str, list[tuple[float, bool]]] = defaultdict(list)
@@ -33,21 +36,26 @@ def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) ->
         r = got.get((t["page_id"], t["record"]))
         if r is None:
             continue
+        broken = {i["field"] for i in r["issues"]}
         for name, value in t["fields"].items():
             f = r["fields"].get(name)
-            if f is not None:
+            if f is not None and name not in broken:
                 out[kinds[(t["form_id"], name)]].append((float(f["confidence"]), f["value"] == value))
     return out
 
 
 def threshold(obs: list[tuple[float, bool]]) -> float:
-    """Lowest confidence from which the values at or above it are wrong at most ``MAX_AUTO_ERROR`` of the time."""
+    """Lowest confidence from which the values at or above it are wrong at most ``MAX_AUTO_ERROR`` of the time.
+
+    The error is estimated pessimistically as ``(wrong + 1) / (n + 1)`` (one unseen error
+    assumed), so a threshold needs a few hundred values above it before it is trusted.
+    """
     ranked = sorted(obs, key=lambda o: -o[0])
     best = 1.01
     wrong = 0
     for n, (conf, ok) in enumerate(ranked, 1):
         wrong += not ok
-        if n >= MIN_AUTO_N and wrong / n <= MAX_AUTO_ERROR:
+        if n >= MIN_AUTO_N and (wrong + 1) / (n + 1) <= MAX_AUTO_ERROR:
             best = conf
     return best
 
@@ -67,16 +75,22 @@ def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> di
     """Generate calib-split samples, ingest, and derive the table and thresholds."""
     from pipeline import run
     from pipeline.cli import main as cli
-    from pipeline.export import rows
-    from pipeline.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="susulan-calib-"))
     scans, data = work / "scans", work / "data"
     if cli(["samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed),
             "--split", "calib"]) != 0:
         raise RuntimeError("sample generation failed")
-    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
     run.ingest_paths([scans], data, jobs)
+    return measure(scans, data, seed, pages)
+
+
+def measure(scans: Path, data: Path, seed: int, pages: int) -> dict[str, Any]:
+    """Calibration table and thresholds from an ingested sample set and its truth."""
+    from pipeline.export import rows
+    from pipeline.store import Store
+
+    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
     with Store.open(data) as store:
         obs = observations(truth, rows.rows(store))
     result = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {}}
@@ -102,7 +116,7 @@ def table(result: dict[str, Any]) -> str:
     for kind, k in result["kinds"].items():
         for b in k["bands"]:
             lines.append(f"| {kind} | {b['from']:.3f}–{b['to']:.3f} | {b['n']} | {b['error']:.2%} |")
-    lines += ["", "| kind | auto threshold (error ≤ 0.4 % above it) |", "|---|---|"]
+    lines += ["", "| kind | auto threshold ((wrong+1)/(n+1) ≤ 0.4 % above it) |", "|---|---|"]
     lines += [f"| {kind} | {k['threshold']:.4f} |" for kind, k in result["kinds"].items() if "threshold" in k]
     return "\n".join(lines)
 

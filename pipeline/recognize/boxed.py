@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 from pipeline.calibrate import load_thresholds
 from pipeline.models import FieldDef, Reading
@@ -90,3 +91,31 @@ def agree_nik(nik_cells: list[CellReading], birth_cells: list[CellReading], sex:
             if p > best_p and consistent("".join(c for c, _ in nik), compose("date", [c for c, _ in birth]), sex):
                 best, best_p = ([c for c, _ in nik], [c for c, _ in birth]), p
     return best
+
+
+def _status(kind: str, conf: float) -> str:
+    return "auto" if conf >= AUTO_THRESHOLD.get(kind, 1.1) else "review"
+
+
+def confirm_by_agreement(nik: Reading, birth: Reading) -> tuple[Reading, Reading]:
+    """NIK digits 7-12 and the birth date were written separately yet agree: both become surer.
+
+    Both would have to be misread into the same wrong date for the agreement to mislead,
+    so the error of each is roughly the product of the two errors. The NIK's other digits
+    (region, sequence) keep their own probabilities.
+    """
+    cells = nik.detail.get("cells", [])
+    probs = [dict((c, p) for c, p in cell).get(ch, 1e-6) for cell, ch in zip(cells, nik.value)]
+    if len(probs) != 16:
+        return nik, birth
+    p_date = 1.0
+    for p in probs[6:12]:
+        p_date *= p
+    both = 1 - (1 - p_date) * (1 - birth.confidence)
+    rest = 1.0
+    for p in probs[:6] + probs[12:]:
+        rest *= p
+    c_nik, c_birth = round(rest * both, 4), round(both, 4)
+    note = {"agreement": "NIK and birth date agree"}
+    return (replace(nik, confidence=c_nik, status=_status("digits", c_nik), detail={**nik.detail, **note}),
+            replace(birth, confidence=c_birth, status=_status("date", c_birth), detail={**birth.detail, **note}))

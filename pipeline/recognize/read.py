@@ -75,17 +75,20 @@ def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.
     if "nik" not in readings or "birth_date" not in readings or "sex" not in readings:
         return
     nik, born, sex = readings["nik"].value, readings["birth_date"].value, readings["sex"].value
-    if not nik or not validate.check_nik(nik, born, sex):
+    if len(nik) != 16 or not born:
         return
 
     def consistent(n: str, b: str, s: str) -> bool:
         return len(n) == 16 and not validate.check_nik(n, b, s)
 
-    found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, consistent)
-    if found:
+    if not consistent(nik, born, sex):
+        found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, consistent)
+        if not found:
+            return
         for key, chars in (("nik", found[0]), ("birth_date", found[1])):
             r = boxed.reading(fields[key], cells[key], chars)
             readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
+    readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"])
 
 
 def canonical_village(r: Reading) -> Reading:
