@@ -38,13 +38,9 @@ def cer(truth: str, got: str) -> float:
     return prev[-1] / len(truth)
 
 
-def _kinds() -> dict[tuple[str, str], str]:
-    return {(f.form_id, fd.name): fd.kind for f in forms.load_all() for fd in f.fields}
-
-
 def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per field kind: n, accuracy, CER, auto share, error rate among auto values, review share."""
-    kinds = _kinds()
+    kinds = forms.field_kinds()
     got = {(r["page_id"], r["record"]): r for r in exported}
     acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for t in truth:

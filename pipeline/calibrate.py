@@ -29,7 +29,7 @@ def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) ->
 
     Values that break a rule are never auto, so they do not count towards the auto thresholds.
     """
-    kinds = {(f.form_id, fd.name): fd.kind for f in forms.load_all() for fd in f.fields}
+    kinds = forms.field_kinds()
     got = {(r["page_id"], r["record"]): r for r in exported}
     out: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for t in truth:

@@ -67,7 +67,7 @@ def cmd_forms_print(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
+def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError as e:
@@ -96,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = fsub.add_parser("print", help="write N blank pages with unique serials to a PDF; prints the page ids")
     p.add_argument("--form", required=True, help="form id, e.g. pendaftaran or antrean")
     p.add_argument("--version", type=int, default=None, help="form version (default: latest)")
-    p.add_argument("--count", type=_positive_int, required=True, help="number of pages")
+    p.add_argument("--count", type=_non_negative_int, required=True, help="number of pages")
     p.add_argument("--out", required=True, help="output PDF file")
-    p.add_argument("--start-serial", type=_positive_int, default=None,
+    p.add_argument("--start-serial", type=_non_negative_int, default=None,
                    help="first serial (default: one past the highest serial printed from this data dir)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_forms_print)

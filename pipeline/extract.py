@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.align import PX_PER_MM, mm_to_px
+from pipeline.align import mm_to_px
 from pipeline.models import Box, FieldDef, FieldImage, FormDefinition
 
 CROP_PAD_MM = 1.0
@@ -98,7 +98,3 @@ def same_sheet(a: np.ndarray, b: np.ndarray) -> bool:
     agree = np.count_nonzero(inked_a & inked_b) / union
     return bool(agree > 0.85 and float(np.mean(np.abs(a - b))) < 0.03)
 
-
-def px_per_mm() -> float:
-    """Resolution of the template frame."""
-    return PX_PER_MM

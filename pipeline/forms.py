@@ -247,6 +247,11 @@ def layout_dict(form: FormDefinition) -> dict[str, Any]:
     }
 
 
+def field_kinds(root: Path | None = None) -> dict[tuple[str, str], str]:
+    """``(form_id, field name) -> kind`` over every form defined."""
+    return {(f.form_id, fd.name): fd.kind for f in load_all(root) for fd in f.fields}
+
+
 def by_marker_ids(ids: set[int], root: Path | None = None) -> FormDefinition:
     """The form whose corner markers best match ``ids`` (fallback when the QR is unreadable)."""
     candidates = [f for f in load_all(root) if ids & set(f.marker_ids)]

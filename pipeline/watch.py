@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from pipeline import ingest, run
+from pipeline.errors import BadInput
 
 DONE_DIR = "done"
 
@@ -43,25 +44,23 @@ def ready_files(folder: Path, seen: dict[Path, tuple[tuple[int, float], float]],
 
 
 def watch(folder: Path, data_dir: Path, interval: float = 2.0, settle: float = 3.0, once: bool = False) -> None:
-    """Loop until interrupted (or one pass with ``once``), ingesting complete files."""
+    """Loop until interrupted, ingesting complete files; with ``once``, stop when nothing more is ready."""
     if not folder.is_dir():
-        from pipeline.errors import BadInput
-
         raise BadInput(f"not a folder: {folder}")
     done = folder / DONE_DIR
     done.mkdir(exist_ok=True)
     seen: dict[Path, tuple[tuple[int, float], float]] = {}
     print(f"watching {folder} (Ctrl+C to stop); finished files go to {done}", file=sys.stderr)
-    first = True
+    start = time.monotonic()
     while True:
-        ready = ready_files(folder, seen, 0 if (once and not first) else settle, time.monotonic())
+        now = time.monotonic()
+        ready = ready_files(folder, seen, settle, now)
         if ready:
             summary = run.ingest_paths(ready, data_dir)
             print(summary.text(), file=sys.stderr)
             for f in ready:
                 shutil.move(str(f), done / f.name)
                 seen.pop(f, None)
-        if once and not first:
+        elif once and now - start > settle:
             return
-        first = False
-        time.sleep(interval if not once else settle)
+        time.sleep(interval)

@@ -83,7 +83,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="folder the scanner writes to; finished files move to <folder>/done")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between looks (default 2)")
     p.add_argument("--settle", type=float, default=3.0, help="a file must be unchanged this long (default 3 s)")
-    p.add_argument("--once", action="store_true", help="ingest what is complete now, then stop")
+    p.add_argument("--once", action="store_true", help="ingest what becomes complete, then stop")
     _add_data_dir(p)
     p.set_defaults(func=cmd_watch)
 

@@ -114,6 +114,18 @@ def _rows(path: Path, spec: TableSpec, known: tuple[str, ...], report: LoadRepor
     return kept
 
 
+def _replace(store: Store, kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]], path: Path,
+             profile: Profile, report: LoadReport, user: str) -> None:
+    """Replace ``erm_<kind>`` with ``rows`` and record the load, in one transaction."""
+    cols = ("source_row", *fields)
+    with store.tx() as c:
+        c.execute(f"DELETE FROM erm_{kind}")
+        c.executemany(f"INSERT INTO erm_{kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                      [tuple(r.get(k, "") for k in cols) for r in rows])
+        report.rows = len(rows)
+        _record_load(store, kind, path, profile, report, user)
+
+
 def _record_load(store: Store, kind: str, path: Path, profile: Profile, report: LoadReport, user: str) -> None:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     store.conn.execute("INSERT OR REPLACE INTO erm_loads VALUES (?,?,?,?,?,?,?,?)",
@@ -129,13 +141,7 @@ def load_patients(store: Store, path: Path, profile: Profile, user: str = "") ->
             report.warnings.append(f"row {r['source_row']}: no No. RM, NIK or BPJS number")
     _duplicates(rows, "nik", report)
     _duplicates(rows, "rm_no", report)
-    cols = ("source_row", *PATIENT_FIELDS)
-    with store.tx() as c:
-        c.execute("DELETE FROM erm_patients")
-        c.executemany(f"INSERT INTO erm_patients ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      [tuple(r.get(k, "") for k in cols) for r in rows])
-        report.rows = len(rows)
-        _record_load(store, "patients", path, profile, report, user)
+    _replace(store, "patients", PATIENT_FIELDS, rows, path, profile, report, user)
     return report
 
 
@@ -148,13 +154,7 @@ def load_visits(store: Store, path: Path, profile: Profile, user: str = "") -> L
             report.warnings.append(f"row {r['source_row']}: visit without No. RM, NIK or name cannot be matched")
         if "poli" in r and not r["poli"]:
             report.warnings.append(f"row {r['source_row']}: poli not in the profile's code list")
-    cols = ("source_row", *VISIT_FIELDS)
-    with store.tx() as c:
-        c.execute("DELETE FROM erm_visits")
-        c.executemany(f"INSERT INTO erm_visits ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      [tuple(r.get(k, "") for k in cols) for r in rows])
-        report.rows = len(rows)
-        _record_load(store, "visits", path, profile, report, user)
+    _replace(store, "visits", VISIT_FIELDS, rows, path, profile, report, user)
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from pipeline.calibrate import load_thresholds
@@ -76,7 +77,7 @@ def _options(cells: list[CellReading]) -> list[list[tuple[str, float]]]:
 
 
 def agree_nik(nik_cells: list[CellReading], birth_cells: list[CellReading], sex: str,
-              consistent: callable) -> tuple[list[str], list[str]] | None:
+              consistent: Callable[[str, str, str], bool]) -> tuple[list[str], list[str]] | None:
     """The most probable (NIK chars, birth-date chars) among top-2 readings of unsure cells that agree."""
     best, best_p = None, 0.0
     nik_opts, birth_opts = _options(nik_cells), _options(birth_cells)
