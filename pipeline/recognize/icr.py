@@ -27,10 +27,10 @@ MARGIN_PX = 8
 """Nominal distance from the crop edge to the cell border line (1 mm at 8 px/mm)."""
 ALPHABETS = {"digits": "0123456789", "letters": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 BLANK = " "
-LAYERS = ((16, 1, True), (32, 2, False), (64, 2, False))
+LAYERS = ((32, 1, True), (64, 2, False), (128, 2, False))
 """3x3 conv blocks as (output channels, stride, 2x2 max-pool after): 28 -> 14 -> 7 -> 4 px."""
 FEATURE_SIDE = 4
-HIDDEN = 128
+HIDDEN = 256
 _LINE_INK = 0.3
 _LINE_FRAC = 0.6
 _MIN_CONTRAST = 60.0

