@@ -114,6 +114,13 @@ def check_village(values: dict[str, str]) -> list[Issue]:
     return []
 
 
+def field_ok(name: str, value: str, today: date | None = None) -> bool:
+    """Whether a value on its own breaks no blocking rule of its field (dates, times, formats)."""
+    values = {name: value}
+    issues = check_dates(values, today or date.today()) + check_formats(values)
+    return not any(i.blocking and i.field == name for i in issues)
+
+
 def validate_record(form_id: str, values: dict[str, str], today: date | None = None) -> list[Issue]:
     """Every rule for a record of ``form_id``."""
     today = today or date.today()

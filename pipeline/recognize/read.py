@@ -70,25 +70,41 @@ def read_text(page: np.ndarray, fields: list[FieldDef]) -> dict[str, Reading]:
 
 
 def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
-                        fields: dict[str, FieldDef]) -> None:
-    """If NIK and birth date/sex disagree, choose the most probable agreeing top-k combination (in place)."""
-    if "nik" not in readings or "birth_date" not in readings or "sex" not in readings:
+                        fields: dict[str, FieldDef], site_kecamatan: str = "") -> None:
+    """NIK and birth date/sex made to agree, then the NIK's region code weighed against where patients live.
+
+    If NIK and birth date disagree, the most probable agreeing combination of top-k cell
+    readings is chosen; if they agree, both become surer. Works in place.
+    """
+    if "nik" not in readings or "nik" not in cells:
         return
+    agreed = _agree(readings, cells, fields)
+    readings["nik"] = boxed.with_region(readings["nik"], cells["nik"], site_kecamatan)
+    if agreed and _consistent(readings["nik"].value, readings["birth_date"].value, readings["sex"].value):
+        readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"])
+
+
+def _consistent(nik: str, born: str, sex: str) -> bool:
+    return len(nik) == 16 and not validate.check_nik(nik, born, sex)
+
+
+def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
+           fields: dict[str, FieldDef]) -> bool:
+    """Make NIK and birth date agree if they can (in place); returns whether they agree."""
+    if "birth_date" not in readings or "sex" not in readings:
+        return False
     nik, born, sex = readings["nik"].value, readings["birth_date"].value, readings["sex"].value
     if len(nik) != 16 or not born:
-        return
-
-    def consistent(n: str, b: str, s: str) -> bool:
-        return len(n) == 16 and not validate.check_nik(n, b, s)
-
-    if not consistent(nik, born, sex):
-        found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, consistent)
-        if not found:
-            return
-        for key, chars in (("nik", found[0]), ("birth_date", found[1])):
-            r = boxed.reading(fields[key], cells[key], chars)
-            readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
-    readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"])
+        return False
+    if _consistent(nik, born, sex):
+        return True
+    found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, _consistent)
+    if not found:
+        return False
+    for key, chars in (("nik", found[0]), ("birth_date", found[1])):
+        r = boxed.reading(fields[key], cells[key], chars)
+        readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
+    return True
 
 
 def canonical_village(r: Reading) -> Reading:
@@ -121,7 +137,8 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition) -> Recogn
     readings.update({k: canonical_village(r) if r.name == "village" else r for k, (r, _) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"]))
     if form.records_per_page == 1:
-        apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields})
+        apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
+                            str(form.site.get("kecamatan_code", "")))
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0

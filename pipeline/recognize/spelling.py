@@ -1,0 +1,148 @@
+"""Capitals in comb boxes read as words: a letter model of Indonesian names weighs the cell candidates.
+
+The model is a character trigram model of the words in the Kemendagri region names
+(``pipeline/data/wilayah.csv``: about 48,000 distinct words of Indonesian, Javanese and
+Madurese place names), which share their syllables with people's names and addresses.
+It knows nothing of the names on the forms; it only makes ``SUHARTINI`` far likelier
+than ``SVHARTlNI``.
+
+A field's reading is the most probable character sequence over the cells' candidates,
+``P(seq) ∝ LM(seq) · Π q_i(c_i) / prior(c_i)`` (``q_i`` the classifier's calibrated
+probabilities, ``prior`` its training class balance), found exactly by dynamic
+programming over the lattice; its confidence is that sequence's share of the total
+probability of all sequences (forward algorithm).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import regions
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+END = "_"
+START = "^"
+LAMBDAS = (0.6, 0.3, 0.09, 0.01)
+"""Interpolation weights of trigram, bigram, unigram and uniform letter probabilities."""
+WEIGHT = 0.6
+"""Exponent of the letter model against the classifier (1 = plain Bayes; 0.6 chosen on the CALIB split:
+place-name syllables are only a rough guide to people's names)."""
+BLANK_PRIOR = 0.15
+"""Share of empty cells in the classifier's training data (``train_icr.random_spec``)."""
+
+
+SYMBOLS = START + LETTERS + END
+"""Context symbols; the next symbol is a letter or END."""
+TABLE_PATH = Path(__file__).resolve().parent / "models" / "spelling.npz"
+
+
+def build_table() -> np.ndarray:
+    """``log P(next | two previous)`` as ``(len(SYMBOLS), len(SYMBOLS), 27)`` float32 from the region words.
+
+    Each distinct word counts once (common words should not dominate); trigram, bigram,
+    unigram and uniform estimates are interpolated with :data:`LAMBDAS`.
+    """
+    words = set()
+    for name in regions.codes().values():
+        words.update(re.findall(r"[A-Z]+", name.upper()))
+    n = len(SYMBOLS)
+    index = {c: i for i, c in enumerate(SYMBOLS)}
+    tri = np.zeros((n, n, n), np.float64)
+    for word in words:
+        s = [index[c] for c in START * 2 + word + END]
+        np.add.at(tri, (s[:-2], s[1:-1], s[2:]), 1)
+    tri = tri[:, :, 1:]  # next symbol is never START
+    bi = tri.sum(axis=0)
+    uni = bi.sum(axis=0)
+
+    def share(counts: np.ndarray) -> np.ndarray:
+        total = counts.sum(axis=-1, keepdims=True)
+        return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+    p = LAMBDAS[3] / tri.shape[-1] + LAMBDAS[2] * share(uni)[None, None, :] \
+        + LAMBDAS[1] * share(bi)[None, :, :] + LAMBDAS[0] * share(tri)
+    return np.log(p).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _table() -> np.ndarray:
+    if not TABLE_PATH.exists():
+        raise FileNotFoundError(f"{TABLE_PATH} is missing: run `python -m pipeline.recognize.spelling`")
+    with np.load(TABLE_PATH) as z:
+        return z["log_p"]
+
+
+_IN = {c: i for i, c in enumerate(SYMBOLS)}
+_OUT = {c: i - 1 for i, c in enumerate(SYMBOLS) if c != START}
+
+
+def log_p(context: str, ch: str) -> float:
+    """``log P(ch | two previous symbols)``; ``ch`` is a letter or :data:`END`."""
+    return float(_table()[_IN[context[0]], _IN[context[1]], _OUT[ch]])
+
+
+def word_log_p(word: str) -> float:
+    """Letter-model log probability of one word (end mark included)."""
+    ctx, total = START * 2, 0.0
+    for ch in word + END:
+        total += log_p(ctx, ch)
+        ctx = ctx[1] + ch
+    return total
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    if top == -math.inf:
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT) -> tuple[list[str], float]:
+    """Most probable characters (``" "`` = empty cell) of a letters field and their posterior probability.
+
+    ``cells`` holds each cell's candidates ``(char, probability)``. State = the last two
+    symbols of the current word (``"^^"`` between words); an empty cell ends a word (the
+    letter model's end mark), further empty cells cost nothing.
+    """
+    letter_prior = (1 - BLANK_PRIOR) / len(LETTERS)
+    # state -> (viterbi log score, back pointer list of chars, forward log mass)
+    states: dict[str, tuple[float, list[str], float]] = {START * 2: (0.0, [], 0.0)}
+    for cand in cells:
+        nxt: dict[str, tuple[float, list[str], list[float]]] = {}
+        for ch, q in cand:
+            if q <= 0 or ch not in LETTERS and ch != " ":
+                continue
+            emit = math.log(q / (BLANK_PRIOR if ch == " " else letter_prior))
+            for ctx, (best, path, mass) in states.items():
+                if ch == " ":
+                    lm, new = (0.0 if ctx == START * 2 else weight * log_p(ctx, END)), START * 2
+                else:
+                    lm, new = weight * log_p(ctx, ch), ctx[1] + ch
+                score = best + emit + lm
+                old = nxt.get(new)
+                if old is None:
+                    nxt[new] = (score, path + [ch], [mass + emit + lm])
+                else:
+                    old[2].append(mass + emit + lm)
+                    if score > old[0]:
+                        nxt[new] = (score, path + [ch], old[2])
+        states = {k: (s, p, _logsumexp(m)) for k, (s, p, m) in nxt.items()}
+        if not states:
+            return [c[0][0] for c in cells], 0.0
+    finals = []
+    for ctx, (best, path, mass) in states.items():
+        end = 0.0 if ctx == START * 2 else weight * log_p(ctx, END)
+        finals.append((best + end, path, mass + end))
+    best_score, best_path, _ = max(finals, key=lambda f: f[0])
+    z = _logsumexp([f[2] for f in finals])
+    return best_path, math.exp(best_score - z)
+
+
+if __name__ == "__main__":
+    np.savez_compressed(TABLE_PATH, log_p=build_table())
+    print(f"wrote {TABLE_PATH}")
