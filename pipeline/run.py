@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import extract, ingest
+from pipeline import consensus, extract, ingest
 from pipeline.errors import PageProblem
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
@@ -39,6 +39,7 @@ class Summary:
     records: int = 0
     problems: Counter = field(default_factory=Counter)
     duplicates: int = 0
+    settled: int = 0
     file_problems: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -53,6 +54,9 @@ class Summary:
             parts.append(f"{self.files_known} file(s) were already ingested before and were skipped")
         if self.duplicates:
             parts.append(f"{self.duplicates} page(s) were rescans of sheets already read and were not counted again")
+        if self.settled:
+            parts.append(f"{self.settled} visit date(s), queue number(s) or arrival time(s) were corrected "
+                         "to agree with the other sheets (see each record's history)")
         if self.problems:
             reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in self.problems.most_common())
             parts.append(f"{sum(self.problems.values())} page(s) need attention ({reasons})")
@@ -185,6 +189,7 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
         batch = store.start_batch(", ".join(str(p) for p in paths)[:500], user)
         register_files(store, files, batch, summary)
         run_pages(store, pending(store), jobs or os.cpu_count() or 1, summary, progress)
+        summary.settled = consensus.settle(store)
         store.finish_batch(batch)
     return summary
 

@@ -20,6 +20,8 @@ from pipeline.store.schema import migrate, now
 
 DB_NAME = "susulan.db"
 HUMAN_STATUSES = ("corrected", "confirmed")
+MACHINE_USER = "susulan"
+"""Name in the audit log for changes the software makes itself (batch consistency)."""
 
 
 class Conflict(SusulanError):
@@ -175,10 +177,10 @@ class Store:
                 im = images.get((rd.name, rd.record))
                 c.execute(
                     "INSERT INTO fields (page_id, record_no, name, kind, machine_value, topk, confidence, engine, "
-                    "status, final_value, crop, cells, box) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "status, final_value, crop, cells, box, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (page_id, rd.record, rd.name, rd.kind, rd.value, json.dumps(rd.topk), rd.confidence, rd.engine,
                      rd.status, rd.value, im.png if im else None, json.dumps(im.cells_px if im else []),
-                     json.dumps(im.box_px if im else [])))
+                     json.dumps(im.box_px if im else []), json.dumps(rd.detail)))
             for r, issue in result.issues:
                 if r in rec_ids:
                     _insert_issue(c, rec_ids[r], issue)
@@ -239,6 +241,44 @@ class Store:
     def confirm(self, field_id: int, user: str, expected_version: int) -> int:
         """A person confirms the current value is right."""
         return self._change(field_id, user, expected_version, None, "")
+
+    def machine_fields(self, name: str, kind: str) -> list[sqlite3.Row]:
+        """Every value of field ``name`` (one ``kind``) on read pages, in scan order.
+
+        Each row carries the machine reading's detail (per-cell candidates), the value
+        now stored (``final_value``), its status (a person's, or ``auto``/``review``) and
+        the page's form.
+        """
+        return self.q("SELECT x.id, x.page_id, x.record_no, x.machine_value, x.final_value, x.confidence, "
+                      "x.status, x.version, x.detail, p.form_id FROM fields x JOIN pages p ON p.id = x.page_id "
+                      "WHERE x.name=? AND x.kind=? AND p.status='done' ORDER BY x.page_id, x.record_no",
+                      (name, kind))
+
+    def revise_machine(self, field_id: int, expected_version: int, value: str, confidence: float, status: str,
+                       detail: dict[str, Any] | None, note: str) -> bool:
+        """Replace the machine reading of a field no person has touched (audited as user ``susulan``).
+
+        ``detail`` None keeps the stored detail.
+        Returns False, changing nothing, if a person touched the field or it changed since read.
+        """
+        if status not in ("auto", "review"):
+            raise BadInput(f"a machine reading is 'auto' or 'review', not {status!r}")
+        with self.tx() as c:
+            row = c.execute("SELECT * FROM fields WHERE id=?", (field_id,)).fetchone()
+            if row is None or row["version"] != expected_version or row["status"] in HUMAN_STATUSES:
+                return False
+            at = now()
+            c.execute("UPDATE fields SET machine_value=?, final_value=?, confidence=?, status=?, detail=?, "
+                      "version=version+1 WHERE id=?",
+                      (value, value, confidence, status,
+                       row["detail"] if detail is None else json.dumps(detail), field_id))
+            if value != row["final_value"]:
+                rec = c.execute("SELECT id FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL) ORDER BY id",
+                                (row["page_id"], row["record_no"], row["record_no"])).fetchall()
+                c.execute("INSERT INTO audit (at, user, action, record_id, field_id, field, old, new, note) "
+                          "VALUES (?,?,?,?,?,?,?,?,?)", (at, MACHINE_USER, "machine", rec[0]["id"] if rec else None,
+                                                         field_id, row["name"], row["final_value"], value, note))
+        return True
 
     def _change(self, field_id: int, user: str, expected_version: int, value: str | None, note: str) -> int:
         if not user:

@@ -106,6 +106,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX erm_ledger_events_record ON erm_ledger_events(record_id);
         """,
     ),
+    (
+        "0004_machine_detail",
+        """
+        ALTER TABLE fields ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
+        """,
+    ),
 ]
 
 

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "kata-sandi-uji"
-PAGES, SEED = 2, 7
+PAGES, SEED = 2, 8
 FORMS_TO_REVIEW = 2
 SECONDS_PER_VALUE, SECONDS_PER_KEY = 1.5, 0.25
 """A clerk's pace for the estimate: a look at the snippet per value asked, then typing."""

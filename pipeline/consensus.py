@@ -1,0 +1,205 @@
+"""Batch consistency: what other sheets say about a value makes its reading surer (or corrects it).
+
+Runs in the parent after a batch is stored, on machine readings no person has touched:
+
+- **Visit date.** Sheets scanned after an outage come from a few days only, and a
+  stack is scanned day by day. A visit date read confidently (or set by a person) on
+  at least :data:`MIN_SUPPORT` nearby sheets is a likely value; the prior weighs each
+  supporting sheet by its distance in scan order, and each sheet's own cell
+  probabilities decide between those dates and its own reading (Bayes).
+- **Queue sheet rows.** Rows are filled in arrival order, so row ``r`` usually holds
+  the queue number of row ``j`` plus ``r - j``, and an arrival time between the sure
+  times of the rows above and below; the other rows' confident readings give each
+  row a prior, its own cells decide.
+
+Leave-one-out: a value never supports itself. The result is a posterior probability
+that replaces the value's confidence; ``auto`` still needs the calibrated threshold of
+its kind and no broken rule. Rerunning gives the same result (it starts from the
+original reading kept in the field's detail).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+from pipeline import validate
+from pipeline.recognize import boxed
+from pipeline.recognize.boxed import AUTO_THRESHOLD
+from pipeline.store import Store
+from pipeline.store.db import HUMAN_STATUSES
+from pipeline.store.review import revalidate
+
+KINDS = {"visit_date": "date", "queue_no": "digits", "arrival_time": "time"}
+SURE = 0.9
+"""Own-reading confidence from which a sheet's value supports other sheets."""
+MIN_SUPPORT = 2
+"""A visit date needs this many other sheets reading it (nearby in scan order) to become a candidate."""
+HALF_LIFE = 4.0
+"""Scan-order distance (sheets) at which another sheet's date counts half: stacks are scanned day by day."""
+WINDOW = 40
+"""Sheets on either side that are looked at."""
+OTHER = 0.05
+"""Prior probability that a value is none of the candidates (a sheet from another day, a skipped number)."""
+IMPLAUSIBLE = 1e-6
+"""Prior of an own reading that breaks its field's rules (a visit date in the future, 25:70, ...)."""
+MAX_GAP_MIN = 90
+"""Arrival times are only bounded by neighbours at most this many minutes apart."""
+
+
+def _original(row) -> tuple[str, float, list, bool]:
+    """(value as first read or as a person set it, its confidence, cell candidates, whether a person set it)."""
+    detail = json.loads(row["detail"] or "{}")
+    if row["status"] in HUMAN_STATUSES:
+        return row["final_value"], 1.0, detail.get("cells", []), True
+    first = detail.get("consensus", {})
+    return (first.get("read", row["machine_value"]), first.get("confidence", row["confidence"]),
+            detail.get("cells", []), False)
+
+
+def _with_own(prior: dict[str, tuple[str, float]], name: str, own: str, own_chars: str
+              ) -> dict[str, tuple[str, float]]:
+    """Add an own reading that breaks its field's rules with the small prior :data:`IMPLAUSIBLE`."""
+    if own in prior or validate.field_ok(name, own):
+        return prior
+    return {**prior, own: (own_chars, IMPLAUSIBLE)}
+
+
+def _date_chars(value: str) -> str:
+    """``YYYY-MM-DD`` -> the 8 cell characters ``DDMMYYYY``."""
+    y, m, d = value.split("-")
+    return d + m + y
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[str, tuple[str, float]],
+            name: str, why: str) -> set[int]:
+    """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed."""
+    own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
+    best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
+    page = _revise(store, row, best, p, own, conf, KINDS[name], why)
+    return set() if page is None else {page}
+
+
+def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: float, kind: str, why: str
+            ) -> int | None:
+    """Store the new reading if it differs from what is stored; returns the page id touched (or None)."""
+    status = "auto" if conf >= AUTO_THRESHOLD.get(kind, 1.1) else "review"
+    conf = round(conf, 4)
+    if value == row["machine_value"] and conf == round(row["confidence"], 4) and status == row["status"]:
+        return None
+    detail = {**json.loads(row["detail"] or "{}"), "consensus": {"read": own, "confidence": own_conf, "why": why}}
+    note = f"{why}: {own or '(kosong)'} -> {value}" if value != own else why
+    if store.revise_machine(row["id"], row["version"], value, conf, status, detail, note):
+        return row["page_id"]
+    return None
+
+
+def settle_visit_dates(store: Store) -> set[int]:
+    """Visit dates across every read sheet, weighted by nearness in scan order; returns pages changed."""
+    rows = [(r, *_original(r)) for r in store.machine_fields("visit_date", "date")]
+    sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
+    touched = set()
+    for i, (r, own, conf, cells, human) in enumerate(rows):
+        if human or len(cells) != 8:
+            continue
+        near = [(sure[j], 0.5 ** (abs(i - j) / HALF_LIFE)) for j in range(max(0, i - WINDOW), i + WINDOW + 1)
+                if j != i and j < len(rows) and sure[j]]
+        count = Counter(d for d, _ in near)
+        weight: Counter = Counter()
+        for d, w in near:
+            if count[d] >= MIN_SUPPORT:
+                weight[d] += w
+        if not weight:
+            continue
+        total = sum(weight.values())
+        prior = {d: (_date_chars(d), (1 - OTHER) * w / total) for d, w in weight.items()}
+        touched |= _decide(store, r, own, conf, cells, prior, "visit_date", "tanggal sama dengan lembar lain")
+    return touched
+
+
+def _sheet_rows(store: Store, name: str, kind: str) -> list[list[tuple]]:
+    """Per queue sheet: ``(row, own value, own confidence, cells, set by a person)`` of field ``name``."""
+    by_page: dict[int, list] = defaultdict(list)
+    for r in store.machine_fields(name, kind):
+        if r["form_id"] == "antrean" and r["record_no"] is not None:
+            by_page[r["page_id"]].append((r, *_original(r)))
+    return list(by_page.values())
+
+
+def settle_queue_numbers(store: Store) -> set[int]:
+    """Queue numbers down each queue sheet; returns the ids of pages changed."""
+    touched = set()
+    for rows in _sheet_rows(store, "queue_no", "digits"):
+        sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows if conf >= SURE and own.isdigit()}
+        for r, own, conf, cells, human in rows:
+            implied = Counter(q + r["record_no"] - j for j, q in sure.items() if j != r["record_no"])
+            implied = Counter({q: n for q, n in implied.items() if 0 < q < 10 ** len(cells)})
+            if human or not cells or not implied:
+                continue
+            total = sum(implied.values())
+            prior = {str(q).zfill(len(cells)): (str(q).zfill(len(cells)), (1 - OTHER) * n / total)
+                     for q, n in implied.items()}
+            touched |= _decide(store, r, own, conf, cells, prior, "queue_no", "urutan nomor antrean")
+    return touched
+
+
+def _minutes(value: str) -> int | None:
+    if len(value) != 5 or value[2] != ":" or not (value[:2] + value[3:]).isdigit():
+        return None
+    h, m = int(value[:2]), int(value[3:])
+    return h * 60 + m if h < 24 and m < 60 else None
+
+
+def settle_arrival_times(store: Store, widest: int = MAX_GAP_MIN) -> set[int]:
+    """Arrival times down each queue sheet lie between the sure times above and below; returns pages changed."""
+    touched = set()
+    for rows in _sheet_rows(store, "arrival_time", "time"):
+        sure = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
+        sure = {j: m for j, m in sure.items() if m is not None}
+        for r, own, conf, cells, human in rows:
+            me = r["record_no"]
+            above = [m for j, m in sure.items() if j < me]
+            below = [m for j, m in sure.items() if j > me]
+            if human or len(cells) != 4 or not above or not below:
+                continue
+            lo, hi = max(above), min(below)
+            if not 0 <= hi - lo <= widest:
+                continue
+            share = (1 - OTHER) / (hi - lo + 1)
+            prior = {f"{m // 60:02d}:{m % 60:02d}": (f"{m // 60:02d}{m % 60:02d}", share) for m in range(lo, hi + 1)}
+            touched |= _decide(store, r, own, conf, cells, prior, "arrival_time", "jam datang urut")
+    return touched
+
+
+def settle(store: Store) -> int:
+    """Apply every batch rule and re-validate the records touched; returns how many values were corrected.
+
+    As at reading time, a value that breaks a blocking rule is never ``auto``.
+    """
+    before = _corrections(store)
+    pages = settle_visit_dates(store) | settle_queue_numbers(store) | settle_arrival_times(store)
+    for record_id in _records(store, pages):
+        broken = {i.field for i in revalidate(store, record_id) if i.blocking}
+        for f in store.record_fields(record_id):
+            if f["status"] == "auto" and f["name"] in broken:
+                store.revise_machine(f["id"], f["version"], f["machine_value"], f["confidence"], "review", None,
+                                     "melanggar aturan")
+    return _corrections(store) - before
+
+
+def _corrections(store: Store) -> int:
+    return store.q("SELECT COUNT(*) AS n FROM audit WHERE action='machine'")[0]["n"]
+
+
+def _records(store: Store, pages: Iterable[int]) -> list[int]:
+    return [rid for p in sorted(pages) for rid in store.records_of_page(p)]

@@ -1,0 +1,135 @@
+"""Batch consistency on a real SQLite store: visit dates across sheets, queue numbers down a sheet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline import consensus
+from pipeline.models import PageId, PageResult, Reading
+from pipeline.store import Store
+from pipeline.store.db import MACHINE_USER
+
+
+def cells_of(chars: str, sure: float = 0.999, unsure: dict[int, list[tuple[str, float]]] | None = None) -> list:
+    """Per-cell candidates as the reader stores them: ``[[char, p], ...]`` best first."""
+    out = []
+    for i, ch in enumerate(chars):
+        out.append([list(t) for t in (unsure or {}).get(i, [(ch, sure), (" ", 1 - sure)])])
+    return out
+
+
+def reading(name: str, record: int | None, kind: str, value: str, cells: list) -> Reading:
+    conf = 1.0
+    for c in cells:
+        conf *= c[0][1]
+    return Reading(name, record, kind, value, round(conf, 4), "auto" if conf > 0.99 else "review", "icr",
+                   ((value, conf),), {"cells": cells})
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store.open(tmp_path / "data") as s:
+        s.batch = s.start_batch("test")
+        yield s
+
+
+def add_page(store: Store, form_id: str, serial: int, readings: list[Reading], records: tuple[int, ...]) -> int:
+    file_id = store.add_file(f"sha-{form_id}-{serial}", "scan.pdf", "x.pdf", 1, store.batch)
+    page_id = store.ensure_pages(file_id, 1)[0]["id"]
+    store.save_page(page_id, PageResult("done", ident=PageId(form_id, 1, serial), readings=tuple(readings),
+                                        records=records), f"{form_id}-{serial:06d}", None)
+    return page_id
+
+
+def visit(store: Store, serial: int, cells: list, value: str) -> int:
+    return add_page(store, "pendaftaran", serial, [reading("visit_date", 0, "date", value, cells)], (0,))
+
+
+def field_row(store: Store, page_id: int, name: str, record: int | None = 0):
+    return store.q("SELECT * FROM fields WHERE page_id=? AND name=? AND IFNULL(record_no,-1)=?",
+                   (page_id, name, -1 if record is None else record))[0]
+
+
+def test_misread_visit_date_is_corrected_by_the_batch(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    # the first cell is a smudged 3 read as 8 (runner-up 3)
+    bad = visit(store, 9, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    assert consensus.settle(store) == 1
+    row = field_row(store, bad, "visit_date")
+    assert row["final_value"] == row["machine_value"] == "2025-10-30"
+    assert row["confidence"] > 0.9
+    detail = json.loads(row["detail"])
+    assert detail["consensus"]["read"] == "2025-10-80"
+    audit = store.q("SELECT * FROM audit WHERE field_id=?", (row["id"],))
+    assert [(a["user"], a["old"], a["new"]) for a in audit] == [(MACHINE_USER, "2025-10-80", "2025-10-30")]
+
+
+def test_a_sheet_clearly_from_another_day_keeps_its_date(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    other = visit(store, 9, cells_of("31102025"), "2025-10-31")
+    consensus.settle(store)
+    assert field_row(store, other, "visit_date")["final_value"] == "2025-10-31"
+
+
+def test_no_support_from_a_single_other_sheet(store):
+    visit(store, 1, cells_of("30102025"), "2025-10-30")
+    bad = visit(store, 2, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    assert consensus.settle(store) == 0
+    assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-80"
+
+
+def test_a_persons_correction_is_never_overwritten(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    bad = visit(store, 9, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    row = field_row(store, bad, "visit_date")
+    store.set_value(row["id"], "2025-10-29", "rina", row["version"])
+    consensus.settle(store)
+    assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-29"
+
+
+def test_rerun_is_stable(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    bad = visit(store, 9, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    consensus.settle(store)
+    first = dict(field_row(store, bad, "visit_date"))
+    assert consensus.settle(store) == 0
+    again = dict(field_row(store, bad, "visit_date"))
+    assert (again["final_value"], again["confidence"], again["version"]) == \
+        (first["final_value"], first["confidence"], first["version"])
+
+
+def test_queue_numbers_follow_the_rows(store):
+    rows = []
+    for r, q in enumerate(range(41, 47)):
+        chars = f"{q:03d}"
+        unsure = {2: [("7", 0.5), ("3", 0.45), ("1", 0.05)]} if q == 43 else None
+        value = "047" if q == 43 else chars
+        rows.append(reading("queue_no", r, "digits", value, cells_of(chars, unsure=unsure)))
+    page = add_page(store, "antrean", 1, rows, tuple(range(6)))
+    consensus.settle(store)
+    row = field_row(store, page, "queue_no", 2)
+    assert row["final_value"] == "043"
+    assert row["confidence"] > 0.9
+    # rows that were right stay as they were
+    assert field_row(store, page, "queue_no", 0)["final_value"] == "041"
+
+
+
+def test_arrival_time_between_its_neighbours(store):
+    times = ["0805", "0807", "0809", "0812"]
+    rows = []
+    for r, t in enumerate(times):
+        # row 2: "0809" where the 0 of the hour looks like a 6 (runner-up 0)
+        unsure = {0: [("6", 0.6), ("0", 0.35), ("8", 0.05)]} if r == 2 else None
+        value = "68:09" if r == 2 else f"{t[:2]}:{t[2:]}"
+        rows.append(reading("arrival_time", r, "time", value, cells_of(t, unsure=unsure)))
+    page = add_page(store, "antrean", 1, rows, tuple(range(len(times))))
+    consensus.settle(store)
+    assert field_row(store, page, "arrival_time", 2)["final_value"] == "08:09"
+    assert field_row(store, page, "arrival_time", 1)["final_value"] == "08:07"
