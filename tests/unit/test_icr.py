@@ -149,3 +149,11 @@ def test_read_cells_edge_cases_and_speed():
     reads = icr.read_cells(cells, "digits")
     assert time.perf_counter() - t0 < 0.5  # target ~50 ms on one core; generous for loaded CI machines
     assert len(reads) == 300
+
+
+def test_a_cell_without_ink_is_surely_empty():
+    blank = np.full((8 * 8 + 16, 6 * 8 + 16), 245, np.uint8)
+    cv2.rectangle(blank, (8, 8), (8 + 48, 8 + 64), 140, 2)  # the printed box only
+    cell = icr.read_cells([blank], "digits")[0]
+    assert cell.char == icr.BLANK and cell.confidence >= icr.EMPTY_BLANK - 1e-6
+    assert abs(sum(p for _, p in cell.topk) - 1) < 0.01
