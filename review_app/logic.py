@@ -144,6 +144,19 @@ def shown_value(kind: str, value: str, options: Mapping[str, str] | None = None)
     return to_display(kind, value) or EMPTY_LABEL
 
 
+def machine_note(kind: str, machine_value: str, detail: Mapping[str, Any]) -> str:
+    """Why the machine's value differs from what the cells alone said (empty if it does not)."""
+    notes = []
+    first = detail.get("consensus", {})
+    if first and first.get("read") != machine_value:
+        notes.append(f"terbaca {shown_value(kind, first.get('read', ''))}, diubah mesin: {first.get('why', '')}")
+    if kind != "choice" and detail.get("note"):
+        notes.append(str(detail["note"]))
+    if detail.get("read") and detail["read"] != machine_value:
+        notes.append(f"tertulis {detail['read']}, disamakan dengan nama resmi")
+    return "; ".join(notes)
+
+
 def reason_text(reason: str, message: str = "") -> str:
     """Plain Indonesian for a page problem reason (the technical message kept as a hint)."""
     label = REASON_LABEL.get(reason, reason.replace("_", " ") or "Tidak diketahui")

@@ -69,7 +69,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
             found = _rule_abiding(field, cells)
             if found is not None:
                 chars, conf = found
-                note = {"note": "chosen so the value keeps the field's rules"}
+                note = {"note": "dipilih dari kemungkinan lain agar sesuai aturan isian"}
     value = compose(field.kind, chars)
     status = "auto" if conf >= AUTO_THRESHOLD.get(field.kind, 1.1) else "review"
     alts = _alternatives(field.kind, cells, chars)

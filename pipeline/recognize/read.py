@@ -103,7 +103,8 @@ def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]]
         return False
     for key, chars in (("nik", found[0]), ("birth_date", found[1])):
         r = boxed.reading(fields[key], cells[key], chars)
-        readings[key] = replace(r, detail={**r.detail, "note": "chosen so NIK and birth date agree"})
+        note = "dipilih agar NIK cocok dengan tanggal lahir dan jenis kelamin"
+        readings[key] = replace(r, detail={**r.detail, "note": note})
     return True
 
 

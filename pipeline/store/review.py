@@ -265,7 +265,8 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
     rec = dict(store.record(record_id))
     fields = [dict(r) for r in store.q(
         "SELECT x.id, x.record_no, x.name, x.kind, x.machine_value, x.topk, x.confidence, x.engine, x.status, "
-        "x.final_value, x.changed_by, x.changed_at, x.version, x.box FROM fields x JOIN records r ON r.id = ? "
+        "x.final_value, x.changed_by, x.changed_at, x.version, x.box, x.detail "
+        "FROM fields x JOIN records r ON r.id = ? "
         f"WHERE x.page_id = r.page_id AND {_OF_RECORD} ORDER BY x.id", (record_id,))]
     return {"record": rec, "fields": fields, "issues": [dict(i) for i in store.issues(record_id)],
             "history": [dict(h) for h in store.history(record_id)]}

@@ -140,6 +140,9 @@ def field_caption(f: dict, meta: common.FieldMeta, issues: list[dict]) -> None:
         parts.append("kemungkinan lain: " + ", ".join(logic.shown_value(f["kind"], a) for a in alts))
     if f["changed_by"]:
         parts.append(f"oleh {f['changed_by']}")
+    note = logic.machine_note(f["kind"], f["machine_value"], json.loads(f.get("detail") or "{}"))
+    if note:
+        parts.append(note)
     st.caption(" · ".join(parts))
     for i in issues:
         st.markdown(f":red[:material/error: {i['message']}]" if i["blocking"]

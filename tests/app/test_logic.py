@@ -120,3 +120,12 @@ def test_ingest_text_plain_indonesian() -> None:
     assert "5 halaman terbaca menjadi 9 formulir" in text
     assert "2 halaman perlu perhatian (2 halaman kosong)" in text
     assert "x.pdf" in text
+
+
+def test_machine_note_says_why_a_value_differs_from_the_cells():
+    detail = {"consensus": {"read": "2026-01-99", "confidence": 0.6, "why": "tanggal sama dengan lembar lain"}}
+    note = logic.machine_note("date", "2026-01-29", detail)
+    assert "99-01-2026" in note and "tanggal sama dengan lembar lain" in note
+    assert logic.machine_note("date", "2026-01-29", {"consensus": {"read": "2026-01-29", "why": "x"}}) == ""
+    assert logic.machine_note("letters", "AENG BAJA", {"read": "AENGBAJA"}).startswith("tertulis AENGBAJA")
+    assert logic.machine_note("choice", "L", {"note": "one mark"}) == ""
