@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -137,18 +135,19 @@ def test_topk_shape_and_probabilities(test_cells):
             assert r.blank == pytest.approx(dict(r.topk)[icr.BLANK])
 
 
-def test_read_cells_edge_cases_and_speed():
+def test_read_cells_edge_cases_and_batches():
     assert icr.read_cells([], "digits") == []
     assert icr.model_version().startswith("icr-")
     with pytest.raises(ValueError):
         icr.read_cells([_crop()], "hex")
     rng = np.random.default_rng(SEED + 1)
     cells = [synth_cell(rng, CellSpec("7", "mnist", "digits", (5, 7)), "test") for _ in range(50)] * 6
-    icr.read_cells(cells[:3], "digits")
-    t0 = time.perf_counter()
-    reads = icr.read_cells(cells, "digits")
-    assert time.perf_counter() - t0 < 0.5  # target ~50 ms on one core; generous for loaded CI machines
+    first = icr.read_cells(cells[:3], "digits")
+    reads = icr.read_cells(cells, "digits")  # speed is measured by `train_icr` and `susulan bench`, not here
     assert len(reads) == 300
+    for alone, batched in zip(first, reads[:3], strict=True):  # a batch reads each cell as if alone
+        assert [c for c, _ in alone.topk] == [c for c, _ in batched.topk]
+        assert [p for _, p in alone.topk] == pytest.approx([p for _, p in batched.topk], abs=1e-5)
 
 
 def test_a_cell_without_ink_is_surely_empty():
