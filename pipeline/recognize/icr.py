@@ -258,25 +258,16 @@ def _conv_block(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pool: 
     return np.maximum(out, 0, out=out)
 
 
-def members(m: dict[str, np.ndarray]) -> list[str]:
-    """Weight-name prefixes of the networks in a model file (several = an ensemble, logits averaged)."""
-    return [f"m{i}_" for i in range(int(m["members"]))] if "members" in m else [""]
-
-
 def logits(images: np.ndarray, alphabet: str, chunk: int = 64) -> np.ndarray:
-    """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images, averaged over members."""
+    """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images."""
     m = _model()
     outs = []
     for s in range(0, len(images), chunk):
-        total = None
-        for pre in members(m):
-            x = images[s:s + chunk].astype(np.float32, copy=False)[..., None]
-            for i, (_, stride, pool) in enumerate(LAYERS):
-                x = _conv_block(x, m[f"{pre}conv{i}_w"], m[f"{pre}conv{i}_b"], stride, pool, f"conv{i}")
-            h = np.maximum(x.reshape(len(x), -1) @ m[f"{pre}fc_w"] + m[f"{pre}fc_b"], 0)
-            z = h @ m[f"{pre}{alphabet}_w"] + m[f"{pre}{alphabet}_b"]
-            total = z if total is None else total + z
-        outs.append(total / len(members(m)))
+        x = images[s:s + chunk].astype(np.float32, copy=False)[..., None]
+        for i, (_, stride, pool) in enumerate(LAYERS):
+            x = _conv_block(x, m[f"conv{i}_w"], m[f"conv{i}_b"], stride, pool, f"conv{i}")
+        h = np.maximum(x.reshape(len(x), -1) @ m["fc_w"] + m["fc_b"], 0)
+        outs.append(h @ m[f"{alphabet}_w"] + m[f"{alphabet}_b"])
     return np.concatenate(outs) if outs else np.zeros((0, len(m[f"{alphabet}_classes"])), np.float32)
 
 
