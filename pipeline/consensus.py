@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import date
 
 from pipeline import validate
 from pipeline.recognize import boxed
@@ -74,11 +73,8 @@ def _date_chars(value: str) -> str:
 
 
 def _is_date(value: str) -> bool:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return len(value) == 10
+    """A real ``YYYY-MM-DD`` date (``parse_date`` alone also takes ``YYYYMMDD``)."""
+    return len(value) == 10 and validate.parse_date(value) is not None
 
 
 def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[str, tuple[str, float]],
@@ -104,13 +100,19 @@ def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: floa
     return None
 
 
-def settle_visit_dates(store: Store) -> set[int]:
-    """Visit dates across every read sheet, weighted by nearness in scan order; returns pages changed."""
+def settle_visit_dates(store: Store, around: set[int] | None = None) -> set[int]:
+    """Visit dates weighted by nearness in scan order; returns pages changed.
+
+    Only sheets within :data:`WINDOW` of a page in ``around`` (all when None) are decided:
+    the others' evidence has not changed since they were last settled.
+    """
     rows = [(r, *_original(r)) for r in store.machine_fields("visit_date", "date")]
     sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
+    new = [i for i, (r, *_) in enumerate(rows) if around is None or r["page_id"] in around]
+    todo = {j for i in new for j in range(i - WINDOW, i + WINDOW + 1)}
     touched = set()
     for i, (r, own, conf, cells, human) in enumerate(rows):
-        if human or len(cells) != 8:
+        if i not in todo or human or len(cells) != 8:
             continue
         near = [(sure[j], 0.5 ** (abs(i - j) / HALF_LIFE)) for j in range(max(0, i - WINDOW), i + WINDOW + 1)
                 if j != i and j < len(rows) and sure[j]]
@@ -127,19 +129,22 @@ def settle_visit_dates(store: Store) -> set[int]:
     return touched
 
 
-def _sheet_rows(store: Store, name: str, kind: str) -> list[list[tuple]]:
-    """Per queue sheet: ``(row, own value, own confidence, cells, set by a person)`` of field ``name``."""
+def _sheet_rows(store: Store, name: str, kind: str, around: set[int] | None) -> list[list[tuple]]:
+    """Per queue sheet: ``(row, own value, own confidence, cells, set by a person)`` of field ``name``.
+
+    Only sheets in ``around`` (all when None).
+    """
     by_page: dict[int, list] = defaultdict(list)
     for r in store.machine_fields(name, kind):
-        if r["form_id"] == "antrean" and r["record_no"] is not None:
+        if r["form_id"] == "antrean" and r["record_no"] is not None and (around is None or r["page_id"] in around):
             by_page[r["page_id"]].append((r, *_original(r)))
     return list(by_page.values())
 
 
-def settle_queue_numbers(store: Store) -> set[int]:
-    """Queue numbers down each queue sheet; returns the ids of pages changed."""
+def settle_queue_numbers(store: Store, around: set[int] | None = None) -> set[int]:
+    """Queue numbers down each queue sheet (of ``around``, all when None); returns the ids of pages changed."""
     touched = set()
-    for rows in _sheet_rows(store, "queue_no", "digits"):
+    for rows in _sheet_rows(store, "queue_no", "digits", around):
         sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows if conf >= SURE and own.isdigit()}
         for r, own, conf, cells, human in rows:
             implied = Counter(q + r["record_no"] - j for j, q in sure.items() if j != r["record_no"])
@@ -160,10 +165,13 @@ def _minutes(value: str) -> int | None:
     return h * 60 + m if h < 24 and m < 60 else None
 
 
-def settle_arrival_times(store: Store, widest: int = MAX_GAP_MIN) -> set[int]:
-    """Arrival times down each queue sheet lie between the sure times above and below; returns pages changed."""
+def settle_arrival_times(store: Store, around: set[int] | None = None, widest: int = MAX_GAP_MIN) -> set[int]:
+    """Arrival times down each queue sheet lie between the sure times above and below; returns pages changed.
+
+    Only sheets in ``around`` (all when None).
+    """
     touched = set()
-    for rows in _sheet_rows(store, "arrival_time", "time"):
+    for rows in _sheet_rows(store, "arrival_time", "time", around):
         sure = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
         sure = {j: m for j, m in sure.items() if m is not None}
         for r, own, conf, cells, human in rows:
@@ -181,13 +189,15 @@ def settle_arrival_times(store: Store, widest: int = MAX_GAP_MIN) -> set[int]:
     return touched
 
 
-def settle(store: Store) -> int:
+def settle(store: Store, around: set[int] | None = None) -> int:
     """Apply every batch rule and re-validate the records touched; returns how many values were corrected.
 
-    As at reading time, a value that breaks a blocking rule is never ``auto``.
+    Only values on or near the pages ``around`` (all when None) are decided. As at reading
+    time, a value that breaks a blocking rule is never ``auto``.
     """
     before = _corrections(store)
-    pages = settle_visit_dates(store) | settle_queue_numbers(store) | settle_arrival_times(store)
+    pages = settle_visit_dates(store, around) | settle_queue_numbers(store, around) | \
+        settle_arrival_times(store, around)
     for record_id in _records(store, pages):
         broken = {i.field for i in revalidate(store, record_id) if i.blocking}
         for f in store.record_fields(record_id):

@@ -189,7 +189,7 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
         batch = store.start_batch(", ".join(str(p) for p in paths)[:500], user)
         register_files(store, files, batch, summary)
         run_pages(store, pending(store), jobs or os.cpu_count() or 1, summary, progress)
-        summary.settled = consensus.settle(store)
+        summary.settled = consensus.settle(store, store.pages_of_open_batches())
         store.finish_batch(batch)
     return summary
 

@@ -43,14 +43,6 @@ def compose(kind: str, chars: list[str]) -> str:
     return digits
 
 
-def confidence(cells: list[CellReading]) -> float:
-    """Joint probability of the chosen reading of every cell."""
-    p = 1.0
-    for c in cells:
-        p *= c.topk[0][1]
-    return p
-
-
 def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None = None) -> Reading:
     """The field's value from its cells (best candidate per cell unless ``chosen`` overrides).
 
@@ -62,9 +54,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
         chars, conf = spelling.decode([list(c.topk) for c in cells])
     else:
         chars = chosen or [c.topk[0][0] for c in cells]
-        conf = 1.0
-        for c, ch in zip(cells, chars):
-            conf *= dict(c.topk).get(ch, 1e-6)
+        conf = likelihood([c.topk for c in cells], chars)
         if chosen is None and not validate.field_ok(field.name, compose(field.kind, chars)):
             found = _rule_abiding(field, cells)
             if found is not None:
@@ -101,7 +91,7 @@ def _rule_abiding(field: FieldDef, cells: list[CellReading]) -> tuple[list[str],
     return best, best_p / (valid + max(0.0, 1.0 - seen))
 
 
-def likelihood(cells: list, chars: str) -> float:
+def likelihood(cells: list, chars: str | list[str]) -> float:
     """Probability of ``chars`` (one per cell, ``" "`` = empty) under each cell's candidates ``[(char, p), ...]``."""
     if len(chars) != len(cells):
         return 0.0

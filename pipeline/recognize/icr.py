@@ -313,10 +313,10 @@ def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5) -> list[CellR
         return []
     images = preprocess_batch(cells)
     p, classes = probabilities(images, alphabet)
-    _sure_empty(p, images, classes.index(BLANK))
+    blank_col = classes.index(BLANK)
+    _sure_empty(p, images, blank_col)
     k = max(3, min(k, p.shape[1]))
     order = np.argsort(-p, axis=1)[:, :k].tolist()
-    blank_col = classes.index(BLANK)
     out = []
     for row, idx in zip(p.tolist(), order, strict=True):
         if blank_col not in idx:

@@ -105,6 +105,11 @@ class Store:
         with self.tx() as c:
             c.execute("UPDATE batches SET finished_at=? WHERE id=?", (now(), batch_id))
 
+    def pages_of_open_batches(self) -> set[int]:
+        """Page ids of files added by batches not finished yet: this run's, and any an interruption cut short."""
+        return {r["id"] for r in self.q("SELECT p.id FROM pages p JOIN files f ON f.id = p.file_id "
+                                         "JOIN batches b ON b.id = f.batch_id WHERE b.finished_at IS NULL")}
+
     def file_by_sha(self, sha256: str) -> sqlite3.Row | None:
         """The stored file with this content hash, if any."""
         rows = self.q("SELECT * FROM files WHERE sha256=?", (sha256,))
@@ -273,11 +278,7 @@ class Store:
                       (value, value, confidence, status,
                        row["detail"] if detail is None else json.dumps(detail), field_id))
             if value != row["final_value"]:
-                rec = c.execute("SELECT id FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL) ORDER BY id",
-                                (row["page_id"], row["record_no"], row["record_no"])).fetchall()
-                c.execute("INSERT INTO audit (at, user, action, record_id, field_id, field, old, new, note) "
-                          "VALUES (?,?,?,?,?,?,?,?,?)", (at, MACHINE_USER, "machine", rec[0]["id"] if rec else None,
-                                                         field_id, row["name"], row["final_value"], value, note))
+                _audit_field(c, at, MACHINE_USER, "machine", row, _field_records(c, row), value, note)
         return True
 
     def _change(self, field_id: int, user: str, expected_version: int, value: str | None, note: str) -> int:
@@ -302,15 +303,11 @@ class Store:
             at = now()
             c.execute("UPDATE fields SET final_value=?, status=?, changed_by=?, changed_at=?, version=? WHERE id=?",
                       (new, status, user, at, version, field_id))
-            rec = c.execute("SELECT id FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL)",
-                            (row["page_id"], row["record_no"], row["record_no"])).fetchall()
+            rec = _field_records(c, row)
             for r in rec:
                 c.execute("UPDATE records SET version=version+1, updated_by=?, updated_at=? WHERE id=?",
-                          (user, at, r["id"]))
-            c.execute("INSERT INTO audit (at, user, action, record_id, field_id, field, old, new, note) "
-                      "VALUES (?,?,?,?,?,?,?,?,?)",
-                      (at, user, "confirm" if value is None else "set", rec[0]["id"] if rec else None, field_id,
-                       row["name"], old, new, note))
+                          (user, at, r))
+            _audit_field(c, at, user, "confirm" if value is None else "set", row, rec, new, note)
         return version
 
     def set_record_state(self, record_id: int, state: str, user: str, expected_version: int | None = None,
@@ -362,6 +359,21 @@ class Store:
             marks = ",".join("?" * len(states))
             return [r["id"] for r in self.q(f"SELECT id FROM records WHERE state IN ({marks}) ORDER BY id", states)]
         return [r["id"] for r in self.q("SELECT id FROM records ORDER BY id")]
+
+
+def _field_records(c: sqlite3.Connection, field: sqlite3.Row) -> list[int]:
+    """Ids of the records a field belongs to (every record of the page for a page-level field)."""
+    return [r["id"] for r in c.execute("SELECT id FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL) "
+                                       "ORDER BY id", (field["page_id"], field["record_no"], field["record_no"]))]
+
+
+def _audit_field(c: sqlite3.Connection, at: str, user: str, action: str, field: sqlite3.Row, records: list[int],
+                 new: str, note: str) -> None:
+    """One audit row for a change of ``field`` from its stored final value to ``new``."""
+    c.execute("INSERT INTO audit (at, user, action, record_id, field_id, field, old, new, note) "
+              "VALUES (?,?,?,?,?,?,?,?,?)",
+              (at, user, action, records[0] if records else None, field["id"], field["name"], field["final_value"],
+               new, note))
 
 
 def _insert_issue(c: sqlite3.Connection, record_id: int, issue: Issue) -> None:

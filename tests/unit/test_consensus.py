@@ -133,3 +133,14 @@ def test_arrival_time_between_its_neighbours(store):
     consensus.settle(store)
     assert field_row(store, page, "arrival_time", 2)["final_value"] == "08:09"
     assert field_row(store, page, "arrival_time", 1)["final_value"] == "08:07"
+
+
+def test_only_sheets_near_the_new_pages_are_decided(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    bad = visit(store, 9, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    far = {10_000}  # a page id that is not in the store: nothing near it
+    assert consensus.settle(store, far) == 0
+    assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-80"
+    assert consensus.settle(store, store.pages_of_open_batches()) == 1
+    assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-30"
