@@ -27,8 +27,7 @@ from collections.abc import Iterable
 from pipeline import validate
 from pipeline.recognize import boxed
 from pipeline.recognize.boxed import AUTO_THRESHOLD
-from pipeline.store import Store
-from pipeline.store.db import HUMAN_STATUSES
+from pipeline.store import HUMAN_STATUSES, Store
 from pipeline.store.review import revalidate
 
 KINDS = {"visit_date": "date", "queue_no": "digits", "arrival_time": "time"}

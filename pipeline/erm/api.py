@@ -14,8 +14,7 @@ from pipeline.erm.match import NEW, master_key
 from pipeline.erm.settings import Settings
 from pipeline.erm.settings import load as load_settings
 from pipeline.errors import BadInput
-from pipeline.store import Store
-from pipeline.store.schema import now
+from pipeline.store import Store, audit, now
 
 ACTION_CHOICES = ("insert", "skip")
 
@@ -78,8 +77,7 @@ def conflicts(store: Store, plan: planning.Plan | None = None) -> list[dict[str,
 
 
 def _audit(c: Any, record_id: int, user: str, action: str, old: str, new: str, note: str) -> None:
-    c.execute("INSERT INTO audit (at, user, action, record_id, old, new, note) VALUES (?,?,?,?,?,?,?)",
-              (now(), user, action, record_id, old, new, note))
+    audit.write(c, user, action, record_id=record_id, old=old, new=new, note=note)
 
 
 def decide_match(store: Store, record_id: int, patient: str, user: str, note: str = "") -> None:
@@ -93,8 +91,8 @@ def decide_match(store: Store, record_id: int, patient: str, user: str, note: st
             raise BadInput(f"{patient!r} is not a patient of the ERM master; choose a candidate or 'new'")
     with store.tx() as c:
         old = c.execute("SELECT patient FROM erm_decisions WHERE record_id=?", (record_id,)).fetchone()
-        c.execute("INSERT INTO erm_decisions (record_id, patient, user, at, note) VALUES (?,?,?,?,?) "
-                  "ON CONFLICT (record_id) DO UPDATE SET patient=excluded.patient, user=excluded.user, "
+        c.execute('INSERT INTO erm_decisions (record_id, patient, "user", at, note) VALUES (?,?,?,?,?) '
+                  "ON CONFLICT (record_id) DO UPDATE SET patient=excluded.patient, \"user\"=excluded.\"user\", "
                   "at=excluded.at, note=excluded.note", (record_id, patient, user, now(), note))
         _audit(c, record_id, user, "erm_patient", old[0] if old else "", patient, note)
 
@@ -108,8 +106,8 @@ def decide_action(store: Store, record_id: int, action: str, user: str, note: st
     store.record(record_id)
     with store.tx() as c:
         old = c.execute("SELECT action FROM erm_decisions WHERE record_id=?", (record_id,)).fetchone()
-        c.execute("INSERT INTO erm_decisions (record_id, action, user, at, note) VALUES (?,?,?,?,?) "
-                  "ON CONFLICT (record_id) DO UPDATE SET action=excluded.action, user=excluded.user, "
+        c.execute('INSERT INTO erm_decisions (record_id, action, "user", at, note) VALUES (?,?,?,?,?) '
+                  "ON CONFLICT (record_id) DO UPDATE SET action=excluded.action, \"user\"=excluded.\"user\", "
                   "at=excluded.at, note=excluded.note", (record_id, action, user, now(), note))
         _audit(c, record_id, user, "erm_action", old[0] if old else "", action, note)
 

@@ -123,13 +123,10 @@ def _replace(store: Store, kind: str, fields: tuple[str, ...], rows: list[dict[s
         c.executemany(f"INSERT INTO erm_{kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                       [tuple(r.get(k, "") for k in cols) for r in rows])
         report.rows = len(rows)
-        _record_load(store, kind, path, profile, report, user)
-
-
-def _record_load(store: Store, kind: str, path: Path, profile: Profile, report: LoadReport, user: str) -> None:
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    store.conn.execute("INSERT OR REPLACE INTO erm_loads VALUES (?,?,?,?,?,?,?,?)",
-                       (kind, str(path), sha, profile.name, report.rows, len(report.skipped), user, now()))
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        c.execute("DELETE FROM erm_loads WHERE kind=?", (kind,))
+        c.execute("INSERT INTO erm_loads VALUES (?,?,?,?,?,?,?,?)",
+                  (kind, str(path), sha, profile.name, report.rows, len(report.skipped), user, now()))
 
 
 def load_patients(store: Store, path: Path, profile: Profile, user: str = "") -> LoadReport:

@@ -211,8 +211,8 @@ def confirm(store: Store, plan: Plan, user: str) -> int:
     if not plan.rows:
         raise BadInput("there are no reviewed records to plan; approve records in the review app first")
     with store.tx() as c:
-        plan_id = int(c.execute("INSERT INTO erm_plans (confirmed_by, confirmed_at, counts) VALUES (?,?,?)",
-                                (user, now(), json.dumps(plan.counts))).lastrowid or 0)
+        plan_id = c.insert("INSERT INTO erm_plans (confirmed_by, confirmed_at, counts) VALUES (?,?,?)",
+                           (user, now(), json.dumps(plan.counts)))
         c.executemany("INSERT INTO erm_plan_rows VALUES (?,?,?,?,?,?,?,?)",
                       [(plan_id, r.record_id, r.record_version, r.action, r.reason, r.patient_key, r.visit_key,
                         json.dumps(r.data(), ensure_ascii=False)) for r in plan.rows])

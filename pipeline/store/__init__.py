@@ -1,5 +1,38 @@
-"""Schema, migrations and the repository API over the SQLite store."""
+"""The store: every read and write of Susulan's data goes through here.
 
-from pipeline.store.db import Conflict, Store
+Layout (one concern per module; ``Store`` is the facade everyone else holds)::
 
-__all__ = ["Conflict", "Store"]
+    db.py       Database: the connection, one SQL dialect, transactions (SQLite; PostgreSQL the same way)
+    schema.py   the schema as named migrations
+    audit.py    the one audit writer (every change to a value, a state, an account, an ERM decision)
+    files.py    printed serials, batches, files, pages (what ingest writes)
+    records.py  records, field values, issues; people's and the machine's changes (versioned, audited)
+    review.py   what the review app asks: queues, grids, counts, approvals, problem pages
+    users.py    staff accounts
+    facade.py   ``Store`` = the repositories above over one ``Database``
+
+Conventions:
+
+- **Adding a method**: put it in the module of its concern (a method of the repo class, or a
+  function taking ``store`` in ``review.py``/``users.py``); read with ``self.db.q`` / ``self.db.one``,
+  write inside ``with self.db.tx() as c:`` using ``c.execute`` / ``c.insert`` (returns the new id).
+  Return rows (``row["col"]``) or plain dicts/dataclasses. Code outside ``pipeline/store`` never
+  writes SQL: it calls a method.
+- **Portable SQL only**: ``?`` placeholders; ``COALESCE`` not ``IFNULL``; ``INSERT ... ON CONFLICT
+  DO NOTHING/DO UPDATE`` not ``INSERT OR IGNORE/REPLACE``; new ids by ``c.insert`` (``RETURNING id``),
+  never ``lastrowid``; ``"user"`` double-quoted; ``COUNT(*) FILTER (WHERE ...)`` or ``SUM(CASE ...)``
+  rather than summing booleans; no SQLite-only functions (``GLOB``, ``IFNULL``, ``printf``).
+- **A transaction per user action**: ``with store.tx():`` around several store calls makes them one
+  transaction (``tx`` is re-entrant: inner ones join the outer, which commits at its end or rolls
+  back on any exception).
+- **Every change is audited** through :func:`pipeline.store.audit.write`, inside the transaction
+  that makes the change.
+- **A migration**: append ``("NNNN_what", "SQL; SQL")`` to ``schema.MIGRATIONS`` with the next
+  free number and a descriptive name; never edit or rename one that is on main.
+"""
+
+from pipeline.store.db import Database, Row, now
+from pipeline.store.facade import Store
+from pipeline.store.records import HUMAN_STATUSES, MACHINE_USER, Conflict
+
+__all__ = ["HUMAN_STATUSES", "MACHINE_USER", "Conflict", "Database", "Row", "Store", "now"]

@@ -2,20 +2,21 @@
 
 A record's fields are the fields of its page with its ``record_no`` plus the page-level
 fields (``record_no IS NULL``, e.g. the date of a queue sheet), which every record on
-that page shares. Every write goes through :class:`Store` (versioned, audited).
+that page shares. Every write goes through :class:`Store` (versioned, audited), one transaction
+per user action.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import BadInput
 from pipeline.models import Issue
-from pipeline.store.db import Conflict, Store
-from pipeline.store.schema import now
+from pipeline.store import audit
+from pipeline.store.facade import Store
+from pipeline.store.records import Conflict
 
 KEPT_RULES = frozenset({"duplicate_serial"})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
@@ -109,7 +110,7 @@ def revalidate(store: Store, record_id: int) -> list[Issue]:
 
 def records_of_field(store: Store, field_id: int) -> list[int]:
     """Records a field belongs to (all records of the page for a page-level field)."""
-    return [r["id"] for r in store.q(
+    return [r["id"] for r in store.db.q(
         f"SELECT r.id FROM fields x JOIN records r ON r.page_id = x.page_id AND {_OF_RECORD} "
         "WHERE x.id = ? ORDER BY r.record_no", (field_id,))]
 
@@ -119,19 +120,20 @@ def apply_changes(store: Store, changes: list[Change], user: str) -> Applied:
     saved: list[int] = []
     conflicts: list[Clash] = []
     touched: dict[int, None] = {}
-    for ch in changes:
-        try:
-            if ch.value is None:
-                store.confirm(ch.field_id, user, ch.expected_version)
-            else:
-                store.set_value(ch.field_id, ch.value, user, ch.expected_version)
-        except Conflict as e:
-            conflicts.append(Clash(ch.field_id, store.field(ch.field_id)["name"], ch.value, e.current))
-            continue
-        saved.append(ch.field_id)
-        touched.update(dict.fromkeys(records_of_field(store, ch.field_id)))
-    for record_id in touched:
-        revalidate(store, record_id)
+    with store.tx():
+        for ch in changes:
+            try:
+                if ch.value is None:
+                    store.confirm(ch.field_id, user, ch.expected_version)
+                else:
+                    store.set_value(ch.field_id, ch.value, user, ch.expected_version)
+            except Conflict as e:  # raised before anything is written: the other changes still go in
+                conflicts.append(Clash(ch.field_id, store.field(ch.field_id)["name"], ch.value, e.current))
+                continue
+            saved.append(ch.field_id)
+            touched.update(dict.fromkeys(records_of_field(store, ch.field_id)))
+        for record_id in touched:
+            revalidate(store, record_id)
     return Applied(saved, conflicts, list(touched))
 
 
@@ -146,18 +148,18 @@ def approve(store: Store, record_id: int, user: str, expected_version: int | Non
 
     An admin may approve despite a failing rule by giving ``override_note`` (audited).
     """
-    stop = blocking(revalidate(store, record_id))
-    if stop and not override_note.strip():
-        raise Blocked("Formulir belum bisa disetujui: " + " ".join(i.message for i in stop), stop)
-    note = f"disetujui walau ada masalah: {override_note.strip()}" if stop else ""
-    store.set_record_state(record_id, "approved", user, expected_version, note)
+    with store.tx():
+        stop = blocking(revalidate(store, record_id))
+        if not stop or override_note.strip():
+            note = f"disetujui walau ada masalah: {override_note.strip()}" if stop else ""
+            store.set_record_state(record_id, "approved", user, expected_version, note)
+            return
+    raise Blocked("Formulir belum bisa disetujui: " + " ".join(i.message for i in stop), stop)
 
 
 def flag(store: Store, record_id: int, user: str, note: str, expected_version: int | None = None) -> None:
     """Hand a record to a supervisor with a note."""
-    store.set_record_state(record_id, "flagged", user, expected_version, note.strip())
-    with store.tx() as c:
-        c.execute("UPDATE records SET flagged=? WHERE id=?", (note.strip(), record_id))
+    store.set_record_state(record_id, "flagged", user, expected_version, note.strip(), flagged=note.strip())
 
 
 def reopen(store: Store, record_id: int, user: str, expected_version: int | None = None) -> None:
@@ -173,21 +175,22 @@ def approve_confident(store: Store, user: str) -> tuple[int, int]:
     """
     if not user:
         raise BadInput("every change needs a user name")
-    candidates = store.q(
+    candidates = store.db.q(
         "SELECT r.id, r.version FROM records r WHERE r.state = 'review' AND NOT EXISTS ("
         f"SELECT 1 FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
         "ORDER BY r.id")
     approved = 0
-    for row in candidates:
-        if revalidate(store, row["id"]):
-            continue
-        try:
-            store.set_record_state(row["id"], "approved", user, row["version"],
-                                   "Terima yang yakin: semua nilai yakin, tidak ada masalah")
-        except Conflict:
-            continue
-        approved += 1
-    remaining = store.q("SELECT COUNT(*) AS n FROM records WHERE state IN ('review', 'flagged')")[0]["n"]
+    with store.tx():
+        for row in candidates:
+            if revalidate(store, row["id"]):
+                continue
+            try:
+                store.set_record_state(row["id"], "approved", user, row["version"],
+                                       "Terima yang yakin: semua nilai yakin, tidak ada masalah")
+            except Conflict:  # raised before anything is written
+                continue
+            approved += 1
+    remaining = store.db.q("SELECT COUNT(*) AS n FROM records WHERE state IN ('review', 'flagged')")[0]["n"]
     return approved, int(remaining)
 
 
@@ -199,7 +202,7 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
     marks = ",".join("?" * len(states))
     where = f"r.state IN ({marks})" + (" AND p.form_id = ?" if form_id else "")
     params: tuple = (*states, form_id) if form_id else tuple(states)
-    rows = store.q(
+    rows = store.db.q(
         "SELECT r.id, r.state, r.version, p.form_id, p.page_key, r.record_no, fl.name AS file_name, p.page_no, "
         f"(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
         "AS n_review, "
@@ -216,7 +219,7 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
 
 def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
     """Per field name of a form: values still to review and values not yet seen by a person, in open records."""
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         "SELECT x.name, x.kind, SUM(x.status = 'review') AS n_review, SUM(x.status IN ('auto', 'review')) AS n_open "
         "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND EXISTS ("
         f"SELECT 1 FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) "
@@ -235,8 +238,8 @@ def field_grid(store: Store, form_id: str, name: str, statuses: tuple[str, ...] 
         f"AND x.status IN ({marks}) AND EXISTS (SELECT 1 FROM records r WHERE r.page_id = x.page_id "
         f"AND {_OF_RECORD} AND r.state IN ('review', 'flagged'))")
     params = (form_id, name, *statuses)
-    total = store.q(f"SELECT COUNT(*) AS n {base}", params)[0]["n"]
-    rows = [dict(r) for r in store.q(
+    total = store.db.q(f"SELECT COUNT(*) AS n {base}", params)[0]["n"]
+    rows = [dict(r) for r in store.db.q(
         "SELECT x.id AS field_id, x.page_id, x.record_no, x.name, x.kind, x.machine_value, x.final_value, "
         "x.confidence, x.status, x.version, x.topk, p.page_key, p.version AS form_version, "
         f"(SELECT r.id FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} ORDER BY r.record_no LIMIT 1) "
@@ -244,7 +247,7 @@ def field_grid(store: Store, form_id: str, name: str, statuses: tuple[str, ...] 
     messages: dict[int, list[str]] = defaultdict(list)
     ids = [r["record_id"] for r in rows if r["record_id"] is not None]
     if ids:
-        for i in store.q(f"SELECT record_id, message FROM issues WHERE field = ? AND record_id IN "
+        for i in store.db.q(f"SELECT record_id, message FROM issues WHERE field = ? AND record_id IN "
                          f"({','.join('?' * len(ids))}) ORDER BY id", (name, *ids)):
             messages[i["record_id"]].append(i["message"])
     for r in rows:
@@ -256,14 +259,14 @@ def crops(store: Store, field_ids: list[int]) -> dict[int, bytes]:
     """PNG snippets of many fields in one query."""
     if not field_ids:
         return {}
-    rows = store.q(f"SELECT id, crop FROM fields WHERE id IN ({','.join('?' * len(field_ids))})", tuple(field_ids))
+    rows = store.db.q(f"SELECT id, crop FROM fields WHERE id IN ({','.join('?' * len(field_ids))})", tuple(field_ids))
     return {r["id"]: r["crop"] or b"" for r in rows}
 
 
 def record_detail(store: Store, record_id: int) -> dict[str, Any]:
     """A record with its fields (box and cells included), issues and history, for the per-form screen."""
     rec = dict(store.record(record_id))
-    fields = [dict(r) for r in store.q(
+    fields = [dict(r) for r in store.db.q(
         "SELECT x.id, x.record_no, x.name, x.kind, x.machine_value, x.topk, x.confidence, x.engine, x.status, "
         "x.final_value, x.changed_by, x.changed_at, x.version, x.box, x.detail "
         "FROM fields x JOIN records r ON r.id = ? "
@@ -277,7 +280,7 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
 
 def totals(store: Store) -> dict[str, int]:
     """Headline numbers: pages read, pages needing attention, records by state, values to review."""
-    one = store.q(
+    one = store.db.q(
         "SELECT (SELECT COUNT(*) FROM pages WHERE status = 'done') AS pages, "
         "(SELECT COUNT(*) FROM pages WHERE status NOT IN ('done', 'discarded')) AS problem_pages, "
         "(SELECT COUNT(*) FROM files WHERE status = 'problem') AS problem_files, "
@@ -292,7 +295,7 @@ def totals(store: Store) -> dict[str, int]:
 
 def per_form_day(store: Store) -> list[dict[str, Any]]:
     """Counts per form and visit date (the date written on the sheet; '' if unreadable), newest first."""
-    rows = store.q(
+    rows = store.db.q(
         "WITH rec AS (SELECT r.id, r.state, r.page_id, p.form_id, "
         f"(SELECT {_DAY} FROM fields x WHERE x.page_id = r.page_id AND x.name = 'visit_date' "
         f"AND {_OF_RECORD} LIMIT 1) AS day, "
@@ -306,7 +309,7 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
         "THEN n_review ELSE 0 END) AS values_to_review, SUM(n_blocking > 0 AND state != 'approved') AS with_problems "
         "FROM rec GROUP BY form_id, IFNULL(day, '') ORDER BY day DESC, form_id")
     out = [dict(r) for r in rows]
-    shared = store.q(  # page-level values (queue-sheet date) counted once per page, not once per row
+    shared = store.db.q(  # page-level values (queue-sheet date) counted once per page, not once per row
         f"SELECT p.form_id, IFNULL((SELECT {_DAY.replace('x.', 'v.')} FROM fields v WHERE v.page_id = p.id "
         "AND v.name = 'visit_date' AND v.record_no IS NULL LIMIT 1), '') AS day, COUNT(*) AS n "
         "FROM fields x JOIN pages p ON p.id = x.page_id "
@@ -320,7 +323,7 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
 
 def batches(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     """Ingest runs, newest first, with files, pages read and pages needing attention."""
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         "SELECT b.id, b.started_at, b.finished_at, b.source, b.user, COUNT(DISTINCT fl.id) AS files, "
         "COUNT(p.id) AS pages, SUM(p.status = 'done') AS done, "
         "SUM(p.status NOT IN ('done', 'discarded', 'pending')) AS problems "
@@ -330,43 +333,36 @@ def batches(store: Store, limit: int = 50) -> list[dict[str, Any]]:
 
 def problem_files(store: Store) -> list[dict[str, Any]]:
     """Files that could not be opened at all."""
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         "SELECT id, name, reason, message, added_at FROM files WHERE status = 'problem' ORDER BY id")]
 
 
 # --- problem pages -------------------------------------------------------------------------------
 
 
-def _audit(c: sqlite3.Connection, user: str, action: str, what: str, old: str | None, new: str | None) -> None:
-    c.execute("INSERT INTO audit (at, user, action, field, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-              (now(), user, action, what, old, new))
-
-
 def discard_page(store: Store, page_id: int, user: str) -> None:
     """Set a page aside for good (kept in the data directory, no longer listed as a problem)."""
-    page = store.page(page_id)
-    store.mark_page(page_id, "discarded", page["reason"], f"dibuang oleh {user}")
     with store.tx() as c:
-        _audit(c, user, "page_discard", f"page:{page_id}", page["status"], "discarded")
+        page = store.page(page_id)
+        store.mark_page(page_id, "discarded", page["reason"], f"dibuang oleh {user}")
+        audit.write(c, user, "page_discard", field=f"page:{page_id}", old=page["status"], new="discarded")
 
 
 def retry_page(store: Store, page_id: int, user: str) -> None:
     """Put a page back to ``pending`` so the next ingest run reads it again."""
-    page = store.page(page_id)
-    store.mark_page(page_id, "pending")
     with store.tx() as c:
-        _audit(c, user, "page_retry", f"page:{page_id}", page["status"], "pending")
+        page = store.page(page_id)
+        store.mark_page(page_id, "pending")
+        audit.write(c, user, "page_retry", field=f"page:{page_id}", old=page["status"], new="pending")
 
 
 def discard_file(store: Store, file_id: int, user: str) -> None:
     """Set an unreadable file aside (no longer listed as a problem)."""
-    store.set_file(file_id, status="discarded")
     with store.tx() as c:
-        _audit(c, user, "file_discard", f"file:{file_id}", "problem", "discarded")
+        store.set_file(file_id, status="discarded")
+        audit.write(c, user, "file_discard", field=f"file:{file_id}", old="problem", new="discarded")
 
 
 def recent_changes(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     """The latest audit rows (every user), newest first."""
-    return [dict(r) for r in store.q(
-        "SELECT a.*, p.page_key, p.form_id, r.record_no FROM audit a LEFT JOIN records r ON r.id = a.record_id "
-        "LEFT JOIN pages p ON p.id = r.page_id ORDER BY a.id DESC LIMIT ?", (limit,))]
+    return [dict(r) for r in audit.recent(store.db, limit)]

@@ -1,9 +1,11 @@
-"""SQLite schema as named migrations, applied in order, each in its own transaction."""
+"""The schema as named migrations, applied in order, each in its own transaction.
+
+A migration's name never changes once it is on main (existing data dirs record the names applied).
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import UTC, datetime
+from pipeline.store.db import Database, now
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -115,28 +117,18 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-def now() -> str:
-    """Current UTC time as ISO 8601 with seconds."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def migrate(conn: sqlite3.Connection) -> list[str]:
+def migrate(db: Database) -> list[str]:
     """Apply every migration not yet applied; returns the names applied now."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    db.q("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {r[0] for r in db.q("SELECT name FROM schema_migrations")}
     applied = []
     for name, sql in sorted(MIGRATIONS):
         if name in done:
             continue
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in (s.strip() for s in sql.split(";")):
-                if statement:
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with db.tx() as c:
+            if c.one("SELECT 1 FROM schema_migrations WHERE name=?", (name,)):
+                continue  # another process applied it meanwhile
+            db.script([s.strip() for s in sql.split(";") if s.strip()])
+            c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
         applied.append(name)
     return applied

@@ -6,12 +6,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from pipeline.errors import BadInput
-from pipeline.store.db import Store
-from pipeline.store.schema import now
+from pipeline.store import audit
+from pipeline.store.db import Row, now
+from pipeline.store.facade import Store
 
 ROLES = ("reviewer", "admin")
 MIN_PASSWORD = 6
@@ -74,15 +74,14 @@ def add_user(store: Store, name: str, password: str, role: str = "reviewer", *, 
     """Create an account (or, with ``replace``, reset its password and role); audited."""
     check_new(name, password, role)
     with store.tx() as c:
-        exists = c.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None
+        exists = c.one("SELECT 1 FROM users WHERE name=?", (name,)) is not None
         if exists and not replace:
             raise BadInput(f"account {name!r} already exists (use --replace to set a new password)")
         at = now()
         c.execute("INSERT INTO users (name, role, password, active, created_at) VALUES (?, ?, ?, 1, ?) "
                   "ON CONFLICT(name) DO UPDATE SET role=excluded.role, password=excluded.password, active=1",
                   (name, role, hash_password(password), at))
-        c.execute("INSERT INTO audit (at, user, action, field, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-                  (at, by or name, "user_reset" if exists else "user_add", name, None, role))
+        audit.write(c, by or name, "user_reset" if exists else "user_add", field=name, new=role, at=at)
     return User(name, role, True, at)
 
 
@@ -91,17 +90,15 @@ def set_active(store: Store, name: str, active: bool, by: str) -> None:
     with store.tx() as c:
         if c.execute("UPDATE users SET active=? WHERE name=?", (int(active), name)).rowcount == 0:
             raise BadInput(f"no account {name!r}")
-        c.execute("INSERT INTO audit (at, user, action, field, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-                  (now(), by, "user_enable" if active else "user_disable", name, None, None))
+        audit.write(c, by, "user_enable" if active else "user_disable", field=name)
 
 
 def verify(store: Store, name: str, password: str) -> User:
     """The account if ``password`` is right; raises :class:`LoginFailed` otherwise."""
-    rows = store.q("SELECT * FROM users WHERE name=?", (name.strip(),))
-    if not rows:
+    row = store.db.one("SELECT * FROM users WHERE name=?", (name.strip(),))
+    if row is None:
         check_password(password, hash_password("timing-equaliser"))  # same cost as a real check
         raise LoginFailed("Nama pengguna atau kata sandi salah.")
-    row = rows[0]
     if not check_password(password, row["password"]) or not row["active"]:
         raise LoginFailed("Nama pengguna atau kata sandi salah.")
     with store.tx() as c:
@@ -111,16 +108,16 @@ def verify(store: Store, name: str, password: str) -> User:
 
 def get_user(store: Store, name: str) -> User:
     """One account; raises :class:`BadInput` if it does not exist."""
-    rows = store.q("SELECT * FROM users WHERE name=?", (name,))
-    if not rows:
+    row = store.db.one("SELECT * FROM users WHERE name=?", (name,))
+    if row is None:
         raise BadInput(f"no account {name!r}; create it with 'susulan users add {name} --role reviewer'")
-    return _user(rows[0])
+    return _user(row)
 
 
 def list_users(store: Store) -> list[User]:
     """All accounts, by name."""
-    return [_user(r) for r in store.q("SELECT * FROM users ORDER BY name")]
+    return [_user(r) for r in store.db.q("SELECT * FROM users ORDER BY name")]
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(row["name"], row["role"], bool(row["active"]), row["created_at"], row["last_login"])

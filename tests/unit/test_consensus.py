@@ -8,8 +8,7 @@ import pytest
 
 from pipeline import consensus
 from pipeline.models import PageId, PageResult, Reading
-from pipeline.store import Store
-from pipeline.store.db import MACHINE_USER
+from pipeline.store import MACHINE_USER, Store
 
 
 def cells_of(chars: str, sure: float = 0.999, unsure: dict[int, list[tuple[str, float]]] | None = None) -> list:
