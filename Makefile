@@ -21,10 +21,10 @@ system-deps:
 test-system-deps:
 	@$(MAKE) --no-print-directory system-deps EXTRA_APT="$(TEST_APT_PKGS)"
 
-$(BIN)/susulan: pyproject.toml constraints.txt
+$(BIN)/susulan: pyproject.toml tools/pyproject.toml constraints.txt
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]' -e tools
 	@touch $@
 
 venv: $(BIN)/susulan

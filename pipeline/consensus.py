@@ -24,9 +24,9 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from pipeline import validate
+from pipeline import accept, validate
+from pipeline.accept import Policy
 from pipeline.recognize import boxed
-from pipeline.recognize.boxed import AUTO_THRESHOLD
 from pipeline.store import HUMAN_STATUSES, Store
 from pipeline.store.review import revalidate
 
@@ -77,18 +77,17 @@ def _is_date(value: str) -> bool:
 
 
 def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[str, tuple[str, float]],
-            name: str, why: str) -> set[int]:
+            name: str, why: str, policy: Policy) -> set[int]:
     """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed."""
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
-    page = _revise(store, row, best, p, own, conf, KINDS[name], why)
+    page = _revise(store, row, best, p, own, conf, accept.status_for(KINDS[name], p, policy=policy), why)
     return set() if page is None else {page}
 
 
-def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: float, kind: str, why: str
+def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: float, status: str, why: str
             ) -> int | None:
     """Store the new reading if it differs from what is stored; returns the page id touched (or None)."""
-    status = "auto" if conf >= AUTO_THRESHOLD.get(kind, 1.1) else "review"
     conf = round(conf, 4)
     if value == row["machine_value"] and conf == round(row["confidence"], 4) and status == row["status"]:
         return None
@@ -99,7 +98,7 @@ def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: floa
     return None
 
 
-def settle_visit_dates(store: Store, around: set[int] | None = None) -> set[int]:
+def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
     """Visit dates weighted by nearness in scan order; returns pages changed.
 
     Only sheets within :data:`WINDOW` of a page in ``around`` (all when None) are decided:
@@ -124,7 +123,8 @@ def settle_visit_dates(store: Store, around: set[int] | None = None) -> set[int]
             continue
         total = sum(weight.values())
         prior = {d: (_date_chars(d), (1 - OTHER) * w / total) for d, w in weight.items()}
-        touched |= _decide(store, r, own, conf, cells, prior, "visit_date", "tanggal sama dengan lembar lain")
+        touched |= _decide(store, r, own, conf, cells, prior, "visit_date", "tanggal sama dengan lembar lain",
+                           policy or accept.shipped())
     return touched
 
 
@@ -140,7 +140,7 @@ def _sheet_rows(store: Store, name: str, kind: str, around: set[int] | None) -> 
     return list(by_page.values())
 
 
-def settle_queue_numbers(store: Store, around: set[int] | None = None) -> set[int]:
+def settle_queue_numbers(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
     """Queue numbers down each queue sheet (of ``around``, all when None); returns the ids of pages changed."""
     touched = set()
     for rows in _sheet_rows(store, "queue_no", "digits", around):
@@ -153,7 +153,8 @@ def settle_queue_numbers(store: Store, around: set[int] | None = None) -> set[in
             total = sum(implied.values())
             prior = {str(q).zfill(len(cells)): (str(q).zfill(len(cells)), (1 - OTHER) * n / total)
                      for q, n in implied.items()}
-            touched |= _decide(store, r, own, conf, cells, prior, "queue_no", "urutan nomor antrean")
+            touched |= _decide(store, r, own, conf, cells, prior, "queue_no", "urutan nomor antrean",
+                               policy or accept.shipped())
     return touched
 
 
@@ -164,7 +165,8 @@ def _minutes(value: str) -> int | None:
     return h * 60 + m if h < 24 and m < 60 else None
 
 
-def settle_arrival_times(store: Store, around: set[int] | None = None, widest: int = MAX_GAP_MIN) -> set[int]:
+def settle_arrival_times(store: Store, around: set[int] | None = None, widest: int = MAX_GAP_MIN,
+                         policy: Policy | None = None) -> set[int]:
     """Arrival times down each queue sheet lie between the sure times above and below; returns pages changed.
 
     Only sheets in ``around`` (all when None).
@@ -184,24 +186,27 @@ def settle_arrival_times(store: Store, around: set[int] | None = None, widest: i
                 continue
             share = (1 - OTHER) / (hi - lo + 1)
             prior = {f"{m // 60:02d}:{m % 60:02d}": (f"{m // 60:02d}{m % 60:02d}", share) for m in range(lo, hi + 1)}
-            touched |= _decide(store, r, own, conf, cells, prior, "arrival_time", "jam datang urut")
+            touched |= _decide(store, r, own, conf, cells, prior, "arrival_time", "jam datang urut",
+                               policy or accept.shipped())
     return touched
 
 
-def settle(store: Store, around: set[int] | None = None) -> int:
+def settle(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> int:
     """Apply every batch rule and re-validate the records touched; returns how many values were corrected.
 
-    Only values on or near the pages ``around`` (all when None) are decided. As at reading
-    time, a value that breaks a blocking rule is never ``auto``.
+    Only values on or near the pages ``around`` (all when None) are decided, under the
+    acceptance ``policy`` (default: the data dir's). As at reading time, a value that
+    breaks a blocking rule is never ``auto``.
     """
+    policy = policy or accept.for_data_dir(store.data_dir)
     before = _corrections(store)
-    pages = settle_visit_dates(store, around) | settle_queue_numbers(store, around) | \
-        settle_arrival_times(store, around)
+    pages = settle_visit_dates(store, around, policy) | settle_queue_numbers(store, around, policy) | \
+        settle_arrival_times(store, around, policy=policy)
     for record_id in _records(store, pages):
         broken = {i.field for i in revalidate(store, record_id) if i.blocking}
         for f in store.record_fields(record_id):
-            if f["status"] == "auto" and f["name"] in broken:
-                store.revise_machine(f["id"], f["version"], f["machine_value"], f["confidence"], "review", None,
+            if f["status"] == accept.AUTO and f["name"] in broken:
+                store.revise_machine(f["id"], f["version"], f["machine_value"], f["confidence"], accept.REVIEW, None,
                                      "melanggar aturan")
     return _corrections(store) - before
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline import align, extract, forms, identify, ingest, template
 from pipeline._exec import tesseract
+from pipeline.accept import Policy
 from pipeline.errors import PageProblem, UnknownForm
 from pipeline.models import FormDefinition, PageId, PageResult
 from pipeline.recognize import read
@@ -22,19 +23,19 @@ from pipeline.recognize import read
 JPEG_QUALITY = 75
 
 
-def process_file_page(path: Path, page_no: int) -> PageResult:
-    """Worker entry point: decode page ``page_no`` of ``path`` and read it."""
+def process_file_page(path: Path, page_no: int, policy: Policy | None = None) -> PageResult:
+    """Worker entry point: decode page ``page_no`` of ``path`` and read it under the acceptance ``policy``."""
     start = time.process_time()
     try:
         grey = ingest.load_page(path, page_no)
-        result = read_page(grey)
+        result = read_page(grey, policy)
     except PageProblem as e:
         result = PageResult("problem", e.reason, e.message)
     return PageResult(**{**result.__dict__, "seconds": time.process_time() - start})
 
 
-def read_page(grey: np.ndarray) -> PageResult:
-    """Identify, align and read a decoded grey page image."""
+def read_page(grey: np.ndarray, policy: Policy | None = None) -> PageResult:
+    """Identify, align and read a decoded grey page image (``policy``: the shipped acceptance policy if None)."""
     if _is_blank(grey):
         raise PageProblem("blank_page", "the page is blank (nothing written or printed on it)")
     found = identify.find(grey)
@@ -46,7 +47,7 @@ def read_page(grey: np.ndarray) -> PageResult:
         ident = _serial_from_print(page, form)
         how += "+printed serial" if ident.serial else ""
         reason = "" if ident.serial else "serial_unreadable"
-    recognised = read.read_form(page, template.drop_print(page, form), form)
+    recognised = read.read_form(page, template.drop_print(page, form), form, policy)
     ok, jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return PageResult(
         status="done", reason=reason,

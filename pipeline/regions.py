@@ -6,8 +6,9 @@ import csv
 import re
 from difflib import get_close_matches
 from functools import lru_cache
+from pathlib import Path
 
-from pipeline.datasets import DATA
+DATA = Path(__file__).resolve().parent / "data"
 
 SUMENEP = "35.29"
 

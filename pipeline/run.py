@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import consensus, extract, ingest
+from pipeline import accept, consensus, extract, ingest
+from pipeline.accept import Policy
 from pipeline.errors import PageProblem
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
@@ -144,9 +145,13 @@ def save_result(store: Store, page_row_id: int, result: PageResult, summary: Sum
 
 
 def run_pages(store: Store, rows: list[sqlite3.Row], jobs: int, summary: Summary,
-              progress: Progress | None = None) -> None:
-    """Process pending pages in a pool; a page that kills its worker is retried alone, then marked."""
-    todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"]) for r in rows}
+              progress: Progress | None = None, policy: Policy | None = None) -> None:
+    """Process pending pages in a pool; a page that kills its worker is retried alone, then marked.
+
+    ``policy``: the acceptance policy (default: the data dir's, :func:`accept.for_data_dir`).
+    """
+    policy = policy or accept.for_data_dir(store.data_dir)
+    todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"], policy) for r in rows}
     done = 0
     suspects: list[int] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -170,11 +175,11 @@ def run_pages(store: Store, rows: list[sqlite3.Row], jobs: int, summary: Summary
             progress(done, len(todo))
 
 
-def _run_alone(path: Path, page_no: int) -> PageResult:
+def _run_alone(path: Path, page_no: int, policy: Policy) -> PageResult:
     """Retry a page in a fresh single worker; if it crashes again it is marked, the batch goes on."""
     with ProcessPoolExecutor(max_workers=1) as pool:
         try:
-            return pool.submit(process_file_page, path, page_no).result()
+            return pool.submit(process_file_page, path, page_no, policy).result()
         except BrokenProcessPool:
             return PageResult("problem", "worker_crash", "reading this page crashed the reader twice "
                               "(damaged file?); the page is kept, rescan it or discard it in the review app")

@@ -1,18 +1,33 @@
-"""Command ``bench``."""
+"""Commands ``bench`` and ``calibrate`` (the work is done by the ``susulan-tools`` distribution)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 from pipeline.cli import register
-from pipeline.errors import ExitCode
+from pipeline.errors import ExitCode, MissingDependency
+
+
+def tools(module: str) -> ModuleType:
+    """``susulan_tools.<module>``, or a plain message saying how to install the tools."""
+    try:
+        return importlib.import_module(f"susulan_tools.{module}")
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "susulan_tools":
+            raise
+        raise MissingDependency(
+            "this command needs Susulan's development tools (sample scans, benchmark, calibration), which a "
+            "clinic installation does not carry: in a Susulan checkout run `make venv`, or "
+            "`pip install -e tools`") from e
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline import bench
-
-    result = bench.run_bench(args.pages, args.seed, args.jobs, Path(args.keep) if args.keep else None)
+    bench = tools("bench")
+    seed = bench.BENCH_SEED if args.seed is None else args.seed
+    result = bench.run_bench(args.pages, seed, args.jobs, Path(args.keep) if args.keep else None)
     print(bench.report(result))
     return ExitCode.OK
 
@@ -20,21 +35,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 @register
 def add(sub: argparse._SubParsersAction) -> None:
     """Register ``bench``."""
-    from pipeline.bench import BENCH_SEED
-
-    p = sub.add_parser("bench", help="generate a fresh sample set, ingest it, print speed and accuracy")
+    p = sub.add_parser("bench", help="generate a fresh sample set, ingest it, print speed and accuracy (dev tools)")
     p.add_argument("--pages", type=int, default=60, help="pages to generate (default 60)")
-    p.add_argument("--seed", type=int, default=BENCH_SEED, help="sample seed (default: the held-out bench seed)")
+    p.add_argument("--seed", type=int, default=None, help="sample seed (default: the held-out bench seed)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument("--keep", default=None, help="keep scans and data in this folder")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from pipeline import calibrate
-
-    result = calibrate.calibrate(args.pages, args.seed, args.jobs)
-    calibrate.write(result)
+    calibrate = tools("calibrate")
+    result = calibrate.calibrate(args.pages, calibrate.CALIB_SEED if args.seed is None else args.seed, args.jobs)
+    calibrate.write(result, Path(args.out))
     print(calibrate.table(result))
     return ExitCode.OK
 
@@ -42,10 +54,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 @register
 def add_calibrate(sub: argparse._SubParsersAction) -> None:
     """Register ``calibrate``."""
-    from pipeline.calibrate import CALIB_SEED
-
-    p = sub.add_parser("calibrate", help="measure error per confidence band on the calib split; set auto thresholds")
+    p = sub.add_parser("calibrate", help="measure error per confidence band on the calib split; write auto "
+                       "thresholds (dev tools)")
+    p.add_argument("--out", required=True,
+                   help="thresholds file to write, e.g. pipeline/recognize/models/calibration.json (shipped) or "
+                        "<data-dir>/acceptance.json (one data dir); the table goes beside it as CALIBRATION.md")
     p.add_argument("--pages", type=int, default=150, help="pages to generate (default 150)")
-    p.add_argument("--seed", type=int, default=CALIB_SEED, help="sample seed (default: the calibration seed)")
+    p.add_argument("--seed", type=int, default=None, help="sample seed (default: the calibration seed)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     p.set_defaults(func=cmd_calibrate)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli import err, register
+from pipeline.commands.bench import tools
 from pipeline.errors import BadInput, ExitCode
 
 KIND_NAMES = ("feeder", "bw", "phone")
@@ -24,8 +25,7 @@ def _kinds(values: list[str]) -> list[str]:
 
 def cmd_samples_make(args: argparse.Namespace) -> int:
     """Write sample scans and ``truth.jsonl``; a summary goes to stderr."""
-    from pipeline.synth import make
-
+    make = tools("synth.make")
     try:
         share = float(args.antrean_share)
     except ValueError as e:
@@ -46,7 +46,7 @@ def cmd_samples_make(args: argparse.Namespace) -> int:
 @register
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``samples make``."""
-    p = sub.add_parser("samples", help="make realistic filled and aged sample scans with exact ground truth")
+    p = sub.add_parser("samples", help="make filled and aged sample scans with exact ground truth (dev tools)")
     ssub = p.add_subparsers(dest="samples_command", required=True, metavar="SUBCOMMAND")
     m = ssub.add_parser(
         "make", help="fill blank forms like people do, age them like scanners and phones do, write truth.jsonl",

@@ -13,14 +13,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 
-from pipeline import regions, validate
-from pipeline.calibrate import load_thresholds
+from pipeline import accept, regions, validate
+from pipeline.accept import Policy
 from pipeline.models import FieldDef, Reading
 from pipeline.recognize import spelling
 from pipeline.recognize.icr import CellReading
 
-AUTO_THRESHOLD = {"digits": 0.99, "date": 0.99, "time": 0.99, "letters": 0.99, **load_thresholds()}
-"""Field confidence from which a value is accepted without review (``susulan calibrate``)."""
 UNSURE_CELL = 0.9
 MAX_UNSURE = 5
 ABSENT = 1e-4
@@ -43,11 +41,13 @@ def compose(kind: str, chars: list[str]) -> str:
     return digits
 
 
-def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None = None) -> Reading:
+def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None = None,
+            policy: Policy | None = None) -> Reading:
     """The field's value from its cells (best candidate per cell unless ``chosen`` overrides).
 
     Capitals are read as words: the letter model of :mod:`spelling` weighs the cell
-    candidates and gives the posterior probability of the whole field.
+    candidates and gives the posterior probability of the whole field. ``auto`` or
+    ``review`` by the acceptance ``policy`` (default: the shipped one).
     """
     note = {}
     if chosen is None and field.kind == "letters":
@@ -61,7 +61,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
                 chars, conf = found
                 note = {"note": "dipilih dari kemungkinan lain agar sesuai aturan isian"}
     value = compose(field.kind, chars)
-    status = "auto" if conf >= AUTO_THRESHOLD.get(field.kind, 1.1) else "review"
+    status = accept.status_for(field.kind, conf, policy=policy)
     alts = _alternatives(field.kind, cells, chars)
     return Reading(field.name, field.record, field.kind, value, round(conf, 4), status, "icr",
                    ((value, round(conf, 4)), *alts),
@@ -139,7 +139,8 @@ def region_prior(site_kecamatan: str) -> dict[str, tuple[str, float]]:
     return prior
 
 
-def with_region(nik: Reading, cells: list[CellReading], site_kecamatan: str) -> Reading:
+def with_region(nik: Reading, cells: list[CellReading], site_kecamatan: str, policy: Policy | None = None
+                ) -> Reading:
     """The NIK reading with its region code weighed against where patients live (it may change).
 
     The first six digits get the posterior probability of :func:`region_prior`; the
@@ -158,7 +159,7 @@ def with_region(nik: Reading, cells: list[CellReading], site_kecamatan: str) -> 
     detail = {**nik.detail, "region_p": round(p_head, 6)}
     if value != nik.value:
         detail["note"] = "kode wilayah NIK dipilih menurut wilayah Puskesmas"
-    return replace(nik, value=value, confidence=round(conf, 4), status=_status("digits", conf),
+    return replace(nik, value=value, confidence=round(conf, 4), status=accept.status_for("digits", conf, policy=policy),
                    topk=((value, round(conf, 4)), *nik.topk), detail=detail)
 
 
@@ -206,11 +207,7 @@ def agree_nik(nik_cells: list[CellReading], birth_cells: list[CellReading], sex:
     return None
 
 
-def _status(kind: str, conf: float) -> str:
-    return "auto" if conf >= AUTO_THRESHOLD.get(kind, 1.1) else "review"
-
-
-def confirm_by_agreement(nik: Reading, birth: Reading) -> tuple[Reading, Reading]:
+def confirm_by_agreement(nik: Reading, birth: Reading, policy: Policy | None = None) -> tuple[Reading, Reading]:
     """NIK digits 7-12 and the birth date were written separately yet agree: both become surer.
 
     Both would have to be misread into the same wrong date for the agreement to mislead,
@@ -234,5 +231,7 @@ def confirm_by_agreement(nik: Reading, birth: Reading) -> tuple[Reading, Reading
         rest *= p
     c_nik, c_birth = round(rest * both, 4), round(both, 4)
     note = {"agreement": "NIK and birth date agree"}
-    return (replace(nik, confidence=c_nik, status=_status("digits", c_nik), detail={**nik.detail, **note}),
-            replace(birth, confidence=c_birth, status=_status("date", c_birth), detail={**birth.detail, **note}))
+    return (replace(nik, confidence=c_nik, status=accept.status_for("digits", c_nik, policy=policy),
+                    detail={**nik.detail, **note}),
+            replace(birth, confidence=c_birth, status=accept.status_for("date", c_birth, policy=policy),
+                    detail={**birth.detail, **note}))

@@ -4,7 +4,7 @@ Input contract (from the pipeline): each cell is a grey uint8 image at 8 px per 
 (255 = paper, dark = ink), cut as the cell rectangle expanded by 1 mm on every side,
 so the cell's own grey border lines lie about 8 px in from each edge (+-6 px of
 alignment error). A small CNN (weights in ``models/icr.npz``, trained by
-:mod:`pipeline.recognize.train_icr`) runs in plain numpy: no torch at run time.
+`python -m susulan_tools.train`) runs in plain numpy: no torch at run time.
 """
 
 from __future__ import annotations
@@ -199,19 +199,20 @@ def preprocess(cell: np.ndarray) -> np.ndarray:
     return preprocess_batch([cell])[0]
 
 
-@lru_cache(maxsize=1)
-def _model() -> dict[str, np.ndarray]:
-    """Weights from :data:`MODEL_PATH`, loaded once per process."""
-    if not MODEL_PATH.exists():
-        raise FileNotFoundError(f"{MODEL_PATH} is missing: run `python -m pipeline.recognize.train_icr`")
-    with np.load(MODEL_PATH) as z:
+@lru_cache(maxsize=4)
+def _model(path: Path = MODEL_PATH) -> dict[str, np.ndarray]:
+    """Weights from ``path`` (default: the shipped :data:`MODEL_PATH`), loaded once per process."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: train it with `python -m susulan_tools.train` "
+                                "in a Susulan checkout")
+    with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
 
-@lru_cache(maxsize=1)
-def model_version() -> str:
-    """Short content hash of the model file, to store next to every machine reading."""
-    return "icr-" + hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:12]
+@lru_cache(maxsize=4)
+def model_version(path: Path = MODEL_PATH) -> str:
+    """Short content hash of a model file, to store next to every machine reading."""
+    return "icr-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def _buffer(key: str, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
@@ -258,9 +259,9 @@ def _conv_block(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pool: 
     return np.maximum(out, 0, out=out)
 
 
-def logits(images: np.ndarray, alphabet: str, chunk: int = 64) -> np.ndarray:
+def logits(images: np.ndarray, alphabet: str, chunk: int = 64, model: Path = MODEL_PATH) -> np.ndarray:
     """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images."""
-    m = _model()
+    m = _model(model)
     outs = []
     for s in range(0, len(images), chunk):
         x = images[s:s + chunk].astype(np.float32, copy=False)[..., None]
@@ -271,10 +272,10 @@ def logits(images: np.ndarray, alphabet: str, chunk: int = 64) -> np.ndarray:
     return np.concatenate(outs) if outs else np.zeros((0, len(m[f"{alphabet}_classes"])), np.float32)
 
 
-def probabilities(images: np.ndarray, alphabet: str) -> tuple[np.ndarray, str]:
+def probabilities(images: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -> tuple[np.ndarray, str]:
     """Calibrated class probabilities ``(N, classes)`` and the class characters (``" "`` first)."""
-    m = _model()
-    z = logits(images, alphabet) / float(m[f"{alphabet}_temperature"])
+    m = _model(model)
+    z = logits(images, alphabet, model=model) / float(m[f"{alphabet}_temperature"])
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
@@ -300,8 +301,10 @@ def _sure_empty(p: np.ndarray, images: np.ndarray, blank_col: int) -> None:
     p[empty] = rest
 
 
-def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5) -> list[CellReading]:
+def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5, model: Path = MODEL_PATH) -> list[CellReading]:
     """Read every comb cell of a page in one batch; ``alphabet`` is ``"digits"`` or ``"letters"``.
+
+    ``model``: the weights file (default: the shipped classifier; a data dir may bring its own).
 
     Each reading has the ``k`` most probable characters best first; ``" "`` (empty cell)
     competes like any character and is appended last when it is not among them, so the
@@ -312,7 +315,7 @@ def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5) -> list[CellR
     if not cells:
         return []
     images = preprocess_batch(cells)
-    p, classes = probabilities(images, alphabet)
+    p, classes = probabilities(images, alphabet, model)
     blank_col = classes.index(BLANK)
     _sure_empty(p, images, blank_col)
     k = max(3, min(k, p.shape[1]))

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from pipeline import accept
+from pipeline.accept import Policy
 from pipeline.extract import ink_fraction
 from pipeline.models import FieldDef, Reading
 
@@ -41,8 +43,13 @@ def page_threshold(all_fills: list[float]) -> float:
     return best if best_gap >= MIN_GAP else FALLBACK_THRESHOLD
 
 
-def decide(field: FieldDef, values: list[float], threshold: float, required: bool = True) -> Reading:
-    """The chosen option, a confidence and ``auto``/``review`` from the fills of one field."""
+def decide(field: FieldDef, values: list[float], threshold: float, required: bool = True,
+           policy: Policy | None = None) -> Reading:
+    """The chosen option, a confidence and ``auto``/``review`` (by the acceptance ``policy``) from one field's fills.
+
+    The reader holds back (always ``review``) a faint mark, several marks, and no mark in
+    a required field.
+    """
     marked = [i for i, v in enumerate(values) if v >= threshold + GREY_ZONE]
     unsure = [i for i, v in enumerate(values) if abs(v - threshold) < GREY_ZONE]
     blacked = [i for i in marked if values[i] >= BLACKED_OUT]
@@ -53,18 +60,19 @@ def decide(field: FieldDef, values: list[float], threshold: float, required: boo
     margin = min((abs(v - threshold) for v in values), default=0.0)
     confidence = 1 - math.exp(-margin / 0.02)
 
-    def reading(value: str, status: str, conf: float, note: str) -> Reading:
+    def reading(value: str, conf: float, note: str, held: bool = False) -> Reading:
+        status = accept.status_for("choice", conf, held=held, policy=policy)
         return Reading(field.name, field.record, "choice", value, round(conf, 4), status, "omr", topk,
                        {**detail, "note": note})
 
     if unsure:
         best = field.options[order[0]].value if marked else ""
-        return reading(best, "review", min(confidence, 0.5), "faint mark")
+        return reading(best, min(confidence, 0.5), "faint mark", held=True)
     if len(ticks) == 1:
         note = "correction: blacked-out box ignored" if blacked else "one mark"
-        return reading(field.options[ticks[0]].value, "auto", confidence, note)
+        return reading(field.options[ticks[0]].value, confidence, note)
     if not ticks and len(blacked) == 1:
-        return reading(field.options[blacked[0]].value, "auto", confidence * 0.9, "box filled in")
+        return reading(field.options[blacked[0]].value, confidence * 0.9, "box filled in")
     if not marked:
-        return reading("", "review" if required else "auto", confidence, "no mark")
-    return reading(field.options[order[0]].value, "review", 0.3, "several marks")
+        return reading("", confidence, "no mark", held=required)
+    return reading(field.options[order[0]].value, 0.3, "several marks", held=True)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import extract, regions, validate
+from pipeline import accept, extract, regions, validate
 from pipeline._exec import tesseract
+from pipeline.accept import Policy
 from pipeline.models import BOXED_KINDS, FieldDef, FieldImage, FormDefinition, Issue, Reading
 from pipeline.recognize import boxed, icr, omr
 
@@ -35,14 +36,15 @@ def filled_records(page: np.ndarray, form: FormDefinition) -> tuple[int, ...]:
     return tuple(r for r in range(form.records_per_page) if extract.row_has_ink(page, form.record_fields(r)))
 
 
-def read_choices(page: np.ndarray, fields: list[FieldDef]) -> dict[str, Reading]:
+def read_choices(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = None) -> dict[str, Reading]:
     """Tick fields, with one fill threshold for the whole page."""
     fills = {f.key: omr.fills(page, f) for f in fields}
     threshold = omr.page_threshold([v for vals in fills.values() for v in vals])
-    return {f.key: omr.decide(f, fills[f.key], threshold) for f in fields}
+    return {f.key: omr.decide(f, fills[f.key], threshold, policy=policy) for f in fields}
 
 
-def read_boxes(page: np.ndarray, fields: list[FieldDef]) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
+def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = None
+               ) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
     """Comb-box fields: all cells of the page classified in two batches (digits, letters)."""
     out = {}
     for alphabet, kinds in (("digits", ("digits", "date", "time")), ("letters", ("letters",))):
@@ -53,24 +55,28 @@ def read_boxes(page: np.ndarray, fields: list[FieldDef]) -> dict[str, tuple[Read
         for f in chosen:
             mine = cells[i:i + len(f.cells)]
             i += len(f.cells)
-            out[f.key] = (boxed.reading(f, mine), mine)
+            out[f.key] = (boxed.reading(f, mine, policy=policy), mine)
     return out
 
 
-def read_text(page: np.ndarray, fields: list[FieldDef]) -> dict[str, Reading]:
-    """Free handwriting lines: Tesseract's guess, always for review (it does not read handwriting well)."""
+def read_text(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = None) -> dict[str, Reading]:
+    """Free handwriting lines: Tesseract's guess, always for review (it does not read handwriting well).
+
+    An empty line gets confidence 0.9 (the shipped ``text`` threshold), anything read 0.0.
+    """
     out = {}
     for f in fields:
         img = extract.crop(page, f.box, 0.0)[4:-4, 4:-4]
         blank = np.count_nonzero(img < extract.INK_LEVEL) < 0.002 * img.size
         text = "" if blank else tesseract.read_line(img, "ind")
-        out[f.key] = Reading(f.name, f.record, "text", text, 0.0 if text else 0.9,
-                             "auto" if blank else "review", "tesseract")
+        conf = 0.9 if blank else 0.0
+        out[f.key] = Reading(f.name, f.record, "text", text, conf,
+                             accept.status_for("text", conf, held=not blank, policy=policy), "tesseract")
     return out
 
 
 def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
-                        fields: dict[str, FieldDef], site_kecamatan: str = "") -> None:
+                        fields: dict[str, FieldDef], site_kecamatan: str = "", policy: Policy | None = None) -> None:
     """NIK and birth date/sex made to agree, then the NIK's region code weighed against where patients live.
 
     If NIK and birth date disagree, the most probable agreeing combination of top-k cell
@@ -78,10 +84,11 @@ def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.
     """
     if "nik" not in readings or "nik" not in cells:
         return
-    agreed = _agree(readings, cells, fields)
-    readings["nik"] = boxed.with_region(readings["nik"], cells["nik"], site_kecamatan)
+    agreed = _agree(readings, cells, fields, policy)
+    readings["nik"] = boxed.with_region(readings["nik"], cells["nik"], site_kecamatan, policy)
     if agreed and _consistent(readings["nik"].value, readings["birth_date"].value, readings["sex"].value):
-        readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"])
+        readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"],
+                                                                             policy)
 
 
 def _consistent(nik: str, born: str, sex: str) -> bool:
@@ -89,7 +96,7 @@ def _consistent(nik: str, born: str, sex: str) -> bool:
 
 
 def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
-           fields: dict[str, FieldDef]) -> bool:
+           fields: dict[str, FieldDef], policy: Policy | None = None) -> bool:
     """Make NIK and birth date agree if they can (in place); returns whether they agree."""
     if "birth_date" not in readings or "sex" not in readings:
         return False
@@ -102,13 +109,13 @@ def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]]
     if not found:
         return False
     for key, chars in (("nik", found[0]), ("birth_date", found[1])):
-        r = boxed.reading(fields[key], cells[key], chars)
+        r = boxed.reading(fields[key], cells[key], chars, policy)
         note = "dipilih agar NIK cocok dengan tanggal lahir dan jenis kelamin"
         readings[key] = replace(r, detail={**r.detail, "note": note})
     return True
 
 
-def canonical_village(r: Reading) -> Reading:
+def canonical_village(r: Reading, policy: Policy | None = None) -> Reading:
     """Snap a read village name to the official desa name (Kemendagri list of Kabupaten Sumenep).
 
     An exact match (ignoring spaces) confirms every letter, so the value may be auto; a
@@ -120,26 +127,28 @@ def canonical_village(r: Reading) -> Reading:
     name = found[0]
     exact = regions.squash(name) == regions.squash(r.value)
     conf = max(r.confidence, 0.995) if exact else min(r.confidence, 0.9)
-    return replace(r, value=name, confidence=round(conf, 4), status="auto" if exact else "review",
+    status = accept.status_for("letters", conf, held=not exact, policy=policy)
+    return replace(r, value=name, confidence=round(conf, 4), status=status,
                    topk=((name, round(conf, 4)), *r.topk), detail={**r.detail, "read": r.value})
 
 
-def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition) -> Recognised:
+def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: Policy | None = None) -> Recognised:
     """Read the page's filled records; unfilled rows of a queue sheet are skipped.
 
     ``page`` is the normalised page in the template frame, ``ink`` the same with the
-    printed form dropped out (handwriting only), used for every ink measure.
+    printed form dropped out (handwriting only), used for every ink measure. ``policy``
+    decides ``auto``/``review`` (default: the shipped acceptance policy).
     """
     records = filled_records(ink, form)
     fields = [f for f in form.fields if f.record is None or f.record in records]
     readings: dict[str, Reading] = {}
-    readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"]))
-    boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS])
-    readings.update({k: canonical_village(r) if r.name == "village" else r for k, (r, _) in boxes.items()})
-    readings.update(read_text(ink, [f for f in fields if f.kind == "text"]))
+    readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"], policy))
+    boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS], policy)
+    readings.update({k: canonical_village(r, policy) if r.name == "village" else r for k, (r, _) in boxes.items()})
+    readings.update(read_text(ink, [f for f in fields if f.kind == "text"], policy))
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
-                            str(form.site.get("kecamatan_code", "")))
+                            str(form.site.get("kecamatan_code", "")), policy)
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
@@ -166,5 +175,5 @@ def review_broken(readings: list[Reading], issues: tuple[tuple[int, Issue], ...]
     out = []
     for rd in readings:
         hit = (rd.record, rd.name) in broken or (rd.record is None and any(f == rd.name for _, f in broken))
-        out.append(replace(rd, status="review") if hit and rd.status == "auto" else rd)
+        out.append(replace(rd, status=accept.REVIEW) if hit and rd.status == accept.AUTO else rd)
     return out

@@ -33,7 +33,7 @@ WEIGHT = 0.6
 """Exponent of the letter model against the classifier (1 = plain Bayes; 0.6 chosen on the CALIB split:
 place-name syllables are only a rough guide to people's names)."""
 BLANK_PRIOR = 0.15
-"""Share of empty cells in the classifier's training data (``train_icr.random_spec``)."""
+"""Share of empty cells in the classifier's training data (``susulan_tools.train.random_spec``)."""
 
 
 SYMBOLS = START + LETTERS + END

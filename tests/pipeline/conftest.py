@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline import forms, render
-from pipeline.synth import glyphs
+from susulan_tools.synth import glyphs
 
 DPI = 200
 PX = DPI / 25.4

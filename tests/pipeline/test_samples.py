@@ -13,7 +13,7 @@ from PIL import Image
 from pipeline import cli
 from pipeline._exec import poppler
 from pipeline.models import FieldDef
-from pipeline.synth import aging, fill, make
+from susulan_tools.synth import aging, fill, make
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME = re.compile(r"^\d{2}:\d{2}$")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.recognize import icr
-from pipeline.recognize.train_icr import HEADS, CellSpec, random_spec, synth_cell
+from susulan_tools.train import HEADS, CellSpec, random_spec, synth_cell
 
 SEED = 4242  # not a training / calibration seed
 
@@ -143,7 +143,7 @@ def test_read_cells_edge_cases_and_batches():
     rng = np.random.default_rng(SEED + 1)
     cells = [synth_cell(rng, CellSpec("7", "mnist", "digits", (5, 7)), "test") for _ in range(50)] * 6
     first = icr.read_cells(cells[:3], "digits")
-    reads = icr.read_cells(cells, "digits")  # speed is measured by `train_icr` and `susulan bench`, not here
+    reads = icr.read_cells(cells, "digits")  # speed is measured by `susulan_tools.train` and `susulan bench`, not here
     assert len(reads) == 300
     for alone, batched in zip(first, reads[:3], strict=True):  # a batch reads each cell as if alone
         assert [c for c, _ in alone.topk] == [c for c, _ in batched.topk]

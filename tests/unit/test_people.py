@@ -11,7 +11,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from pipeline import forms, regions
-from pipeline.synth import fill, people
+from susulan_tools.synth import fill, people
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 DIGITS = re.compile(r"^\d*$")

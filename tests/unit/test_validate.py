@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import regions
-from pipeline.bench import cer
 from pipeline.validate import nik_birth, validate_record
+from susulan_tools.bench import cer
 
 TODAY = date(2026, 11, 25)
 GOOD = {"visit_date": "2026-11-20", "name": "SITI AMINAH", "sex": "P", "birth_date": "1990-07-05",

@@ -34,10 +34,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline import datasets, render
+from pipeline import render
 from pipeline._exec import poppler
 from pipeline.models import Box, FieldDef, FormDefinition, PageId
-from pipeline.synth import glyphs
+from susulan_tools import datasets
+from susulan_tools.synth import glyphs
 
 DPI = 200
 CORRECTION_RATE = 0.03

@@ -1,8 +1,10 @@
 """``susulan calibrate``: measure how often values of each confidence band are wrong, choose auto thresholds.
 
 Uses only the ``calib`` handwriting split (digits and fonts never used in training
-nor in benchmarks). Writes ``recognize/models/calibration.json`` (read at run time)
-and ``recognize/models/CALIBRATION.md`` (the table, committed).
+nor in benchmarks). Writes the thresholds as JSON to the path it is given (the
+format :mod:`pipeline.accept` reads: the committed
+``pipeline/recognize/models/calibration.json``, or a data dir's ``acceptance.json``)
+and the table as ``CALIBRATION.md`` beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ MAX_AUTO_ERROR = 0.004
 """Target error among auto values (0.5 % allowed; 0.4 % chosen for margin)."""
 MIN_AUTO_N = 30
 BANDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0001)
-CALIBRATION_PATH = Path(__file__).resolve().parent / "recognize" / "models" / "calibration.json"
 CALIBRATED_KINDS = ("digits", "date", "time", "letters")
 
 
@@ -102,8 +103,8 @@ def measure(scans: Path, data: Path, seed: int, pages: int) -> dict[str, Any]:
     return result
 
 
-def write(result: dict[str, Any], path: Path = CALIBRATION_PATH) -> None:
-    """Save the thresholds (JSON) and the table (Markdown) beside the model."""
+def write(result: dict[str, Any], path: Path) -> None:
+    """Save the thresholds as JSON to ``path`` and the table as ``CALIBRATION.md`` beside it."""
     path.write_text(json.dumps(result, indent=1) + "\n")
     path.with_name("CALIBRATION.md").write_text(table(result) + "\n")
 
@@ -111,7 +112,8 @@ def write(result: dict[str, Any], path: Path = CALIBRATION_PATH) -> None:
 def table(result: dict[str, Any]) -> str:
     """The calibration table as Markdown."""
     lines = [f"# Confidence calibration (calib split, seed {result['seed']}, {result['pages']} pages)", "",
-             "Regenerate: `susulan calibrate --pages N` (only the calib handwriting split is used).", "",
+             "Regenerate: `susulan calibrate --pages N --out pipeline/recognize/models/calibration.json` "
+             "(only the calib handwriting split is used).", "",
              "| kind | confidence band | values | measured error |", "|---|---|---|---|"]
     for kind, k in result["kinds"].items():
         for b in k["bands"]:
@@ -120,10 +122,3 @@ def table(result: dict[str, Any]) -> str:
     lines += [f"| {kind} | {k['threshold']:.4f} |" for kind, k in result["kinds"].items() if "threshold" in k]
     return "\n".join(lines)
 
-
-def load_thresholds() -> dict[str, float]:
-    """Auto thresholds per kind from the committed calibration (empty if never calibrated)."""
-    if not CALIBRATION_PATH.exists():
-        return {}
-    data = json.loads(CALIBRATION_PATH.read_text())
-    return {k: float(v["threshold"]) for k, v in data["kinds"].items() if "threshold" in v}

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline import datasets, forms
+from pipeline import forms
 from pipeline.errors import BadInput
-from pipeline.synth import aging, fill, people
+from susulan_tools import datasets
+from susulan_tools.synth import aging, fill, people
 
 FORM_IDS = ("pendaftaran", "antrean")
 KINDS = aging.KINDS

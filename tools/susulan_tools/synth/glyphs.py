@@ -2,7 +2,7 @@
 
 Sizes are in pixels of the image they will be pasted into. Digits come from real
 handwriting (MNIST split), capitals and free text from handwriting fonts (font split),
-see :mod:`pipeline.datasets`. Used by the sample maker and by classifier training.
+see :mod:`susulan_tools.datasets`. Used by the sample maker and by classifier training.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline import datasets
+from susulan_tools import datasets
 
 PENS = {"black": (25, 25, 30), "blue": (30, 45, 150), "blue_light": (60, 80, 170)}
 TICK_STYLES = ("check", "cross", "filled", "circle", "slash")

@@ -1,9 +1,9 @@
-"""Train the boxed-handwriting classifier: ``python -m pipeline.recognize.train_icr``.
+"""Train the boxed-handwriting classifier: ``python -m susulan_tools.train --out FILE.npz``.
 
 Builds synthetic comb-cell crops exactly as the pipeline cuts them (8 px/mm, cell + 1 mm
 on every side, grey border lines, neighbour cells, misalignment, scan / binarised /
 phone-photo degradations) from the TRAIN split only, trains a small CNN with torch,
-fits one softmax temperature per head on the CALIB split, writes ``models/icr.npz`` and
+fits one softmax temperature per head on the CALIB split, writes the weights to ``--out`` and
 prints an evaluation on the TEST split. torch is imported inside the training
 functions only: the run-time reader (:mod:`pipeline.recognize.icr`) never needs it.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline import datasets
 from pipeline.recognize import icr
-from pipeline.synth import glyphs
+from susulan_tools import datasets
+from susulan_tools.synth import glyphs
 
 PX_PER_MM = 8
 CELLS_MM = ((6, 8), (5, 7))
@@ -416,7 +416,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- evaluation and entry point
 
-def evaluate(seed: int = SEED + 100, scale: int = 1, workers: int = 2) -> list[tuple[str, int, float, float, float]]:
+def evaluate(seed: int = SEED + 100, scale: int = 1, workers: int = 2, model: Path = icr.MODEL_PATH
+             ) -> list[tuple[str, int, float, float, float]]:
     """TEST-split table through the shipped numpy reader: (set, n, top-1, top-3, read-as-blank / read-as-ink)."""
     sets = {
         "digits, real handwriting": make_set("test", "digits", 2000 * scale, seed, blank_p=0, font_digit_p=0,
@@ -434,7 +435,7 @@ def evaluate(seed: int = SEED + 100, scale: int = 1, workers: int = 2) -> list[t
     for name, s in sets.items():
         alphabet = "digits" if s["head"][0] == 0 else "letters"
         truth = [HEADS[alphabet][i] for i in s["y"]]
-        reads = icr.read_cells(list(s["raw"]), alphabet)
+        reads = icr.read_cells(list(s["raw"]), alphabet, model=model)
         top1 = np.mean([r.topk[0][0] == t for r, t in zip(reads, truth, strict=True)])
         top3 = np.mean([t in [c for c, _ in r.topk[:3]] for r, t in zip(reads, truth, strict=True)])
         flip = np.mean([(r.topk[0][0] == icr.BLANK) != (t == icr.BLANK) for r, t in zip(reads, truth, strict=True)])
@@ -473,6 +474,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes generating cells")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--cache", type=Path, help="folder keeping generated cells between runs")
+    ap.add_argument("--out", type=Path, required=True,
+                    help="weights file to write (the shipped one: pipeline/recognize/models/icr.npz)")
     args = ap.parse_args(argv)
     t0 = time.time()
     kw = {"workers": args.workers}
@@ -485,15 +488,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training cells: {len(data['y'])} ({time.time() - t0:.0f} s)", flush=True)
     net = train(data, args.epochs, threads=args.threads)
     temps = {}
-    export(net, {"digits": 1.0, "letters": 1.0}, icr.MODEL_PATH)
+    export(net, {"digits": 1.0, "letters": 1.0}, args.out)
     icr._model.cache_clear()
     for i, kind in enumerate(HEADS):
         cal = cached_set(args.cache, "calib", kind, 4000, SEED + 3 + i, **kw)
-        temps[kind] = fit_temperature(icr.logits(cal["x"].astype(np.float32) / 255, kind), cal["y"])
-    export(net, temps, icr.MODEL_PATH)
+        temps[kind] = fit_temperature(icr.logits(cal["x"].astype(np.float32) / 255, kind, model=args.out), cal["y"])
+    export(net, temps, args.out)
     icr._model.cache_clear()
     print(f"temperatures (CALIB): {temps}; trained in {time.time() - t0:.0f} s", flush=True)
-    print(format_table(evaluate(workers=args.workers)))
+    print(format_table(evaluate(workers=args.workers, model=args.out)))
     print(f"inference: {inference_ms():.1f} ms per 300 cells")
 
 

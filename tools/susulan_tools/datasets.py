@@ -1,4 +1,4 @@
-"""Handwriting sources shipped in ``pipeline/data`` and their fixed train / calib / test splits.
+"""Handwriting sources in ``susulan_tools/data`` (not in the runtime) and their fixed train / calib / test splits.
 
 The splits are a contract: training uses only ``train``; confidence thresholds are
 chosen only on ``calib``; benchmarks, tests and demo samples use only ``test``.
