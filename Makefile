@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := tesseract-ocr tesseract-ocr-ind poppler-utils
-TEST_APT_PKGS := chromium
+TEST_APT_PKGS := chromium postgresql
 DATA ?= susulan-data
 PORT ?= 8501
 

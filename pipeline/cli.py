@@ -79,7 +79,11 @@ def _non_negative_int(text: str) -> int:
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="data directory (default: $SUSULAN_DATA_DIR or ./susulan-data)")
+                   help="data directory: originals, page images, and the SQLite store unless --db says otherwise "
+                        "(default: $SUSULAN_DATA_DIR or ./susulan-data)")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="the store's database: postgresql://user:password@host:port/name, or an SQLite file "
+                        "(default: $SUSULAN_DB or DATA_DIR/susulan.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "data_dir", "absent") is None:
         args.data_dir = default_data_dir()
+    if getattr(args, "db", None):
+        os.environ["SUSULAN_DB"] = args.db  # for this command's store and what it starts (workers, review app)
     try:
         return int(args.func(args))
     except SusulanError as e:

@@ -17,8 +17,10 @@ def _user(args: argparse.Namespace) -> str:
 
 
 def _require_store(data_dir: Path) -> None:
-    if not (Path(data_dir) / "susulan.db").exists():
-        raise BadInput(f"no Susulan data in {data_dir} yet; run 'susulan ingest' and review records first")
+    from pipeline.store import Store, describe
+
+    if not Store.exists(data_dir):
+        raise BadInput(f"no Susulan data in {describe(data_dir)} yet; run 'susulan ingest' and review records first")
 
 
 def cmd_load(args: argparse.Namespace) -> int:

@@ -28,10 +28,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipeline.store import Store
+    from pipeline.store import Store, describe
 
-    if not (Path(args.data_dir) / "susulan.db").exists():
-        raise BadInput(f"no Susulan data in {args.data_dir} yet; run 'susulan ingest' first")
+    if not Store.exists(args.data_dir):
+        raise BadInput(f"no Susulan data in {describe(args.data_dir)} yet; run 'susulan ingest' first")
     with Store.open(args.data_dir) as store:
         counts = store.status_counts()
         problems = [dict(r) for r in store.problem_pages()]
@@ -59,10 +59,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.export import rows
-    from pipeline.store import Store
+    from pipeline.store import Store, describe
 
-    if not (Path(args.data_dir) / "susulan.db").exists():
-        raise BadInput(f"no Susulan data in {args.data_dir} yet; run 'susulan ingest' first")
+    if not Store.exists(args.data_dir):
+        raise BadInput(f"no Susulan data in {describe(args.data_dir)} yet; run 'susulan ingest' first")
     with Store.open(args.data_dir) as store:
         data = rows.rows(store, args.stage, args.form)
     rows.write(data, Path(args.out), args.format)

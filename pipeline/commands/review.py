@@ -99,15 +99,15 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from pipeline.store import Store
+    from pipeline.store import Store, describe
     from pipeline.store import review as rv
     from pipeline.store.users import get_user
 
     if not args.confident:
         raise BadInput("say what to approve: --confident (records whose values are all confident and "
                        "break no rule)")
-    if not (Path(args.data_dir) / "susulan.db").exists():
-        raise BadInput(f"no Susulan data in {args.data_dir} yet; run 'susulan ingest' first")
+    if not Store.exists(args.data_dir):
+        raise BadInput(f"no Susulan data in {describe(args.data_dir)} yet; run 'susulan ingest' first")
     with Store.open(args.data_dir) as store:
         user = get_user(store, args.user).name if args.user else f"cli:{_os_user()}"
         approved, remaining = rv.approve_confident(store, user)

@@ -52,10 +52,12 @@ def mark(store: Store, target: str, rows: list[dict[str, Any]], outcomes: list[O
                 "INSERT INTO erm_ledger (target, record_id, visit_key, patient_key, status, attempts, batch, "
                 "patient_ref, encounter_ref, message, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (target, record_id) DO UPDATE SET status=excluded.status, "
-                "attempts=attempts+excluded.attempts, batch=CASE WHEN excluded.batch='' THEN batch "
-                "ELSE excluded.batch END, patient_ref=CASE WHEN excluded.patient_ref='' THEN patient_ref "
-                "ELSE excluded.patient_ref END, encounter_ref=CASE WHEN excluded.encounter_ref='' THEN "
-                "encounter_ref ELSE excluded.encounter_ref END, message=excluded.message, "
+                "attempts=erm_ledger.attempts+excluded.attempts, "
+                "batch=CASE WHEN excluded.batch='' THEN erm_ledger.batch ELSE excluded.batch END, "
+                "patient_ref=CASE WHEN excluded.patient_ref='' THEN erm_ledger.patient_ref "
+                "ELSE excluded.patient_ref END, "
+                "encounter_ref=CASE WHEN excluded.encounter_ref='' THEN erm_ledger.encounter_ref "
+                "ELSE excluded.encounter_ref END, message=excluded.message, "
                 "visit_key=excluded.visit_key, patient_key=excluded.patient_key, updated_at=excluded.updated_at",
                 (target, o.record_id, row["visit_key"], row["patient_key"], o.status, sending, batch,
                  o.patient_ref, o.encounter_ref, o.message, at))

@@ -32,7 +32,7 @@ Conventions:
 """
 
 from pipeline.store.db import Database, Row, now
-from pipeline.store.facade import Store
+from pipeline.store.facade import Store, describe
 from pipeline.store.records import HUMAN_STATUSES, MACHINE_USER, Conflict
 
-__all__ = ["HUMAN_STATUSES", "MACHINE_USER", "Conflict", "Database", "Row", "Store", "now"]
+__all__ = ["HUMAN_STATUSES", "MACHINE_USER", "Conflict", "Database", "Row", "Store", "describe", "now"]

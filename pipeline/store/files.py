@@ -24,6 +24,7 @@ class FilesRepo:
         """Allocate ``count`` serials for printing; by default one past the highest printed."""
         with self.db.tx() as c:
             if start is None:
+                c.lock("printed_serials")
                 top = c.one("SELECT MAX(serial) FROM printed_serials WHERE form_id=?", (form_id,))
                 start = int(top[0] if top and top[0] else 0) + 1
             serials = list(range(start, start + count))

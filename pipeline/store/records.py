@@ -122,7 +122,7 @@ class RecordsRepo:
         if status not in ("auto", "review"):
             raise BadInput(f"a machine reading is 'auto' or 'review', not {status!r}")
         with self.db.tx() as c:
-            row = c.one("SELECT * FROM fields WHERE id=?", (field_id,))
+            row = c.one("SELECT * FROM fields WHERE id=?", (field_id,), for_update=True)
             if row is None or row["version"] != expected_version or row["status"] in HUMAN_STATUSES:
                 return False
             at = now()
@@ -138,7 +138,7 @@ class RecordsRepo:
         if not user:
             raise BadInput("every change needs a user name")
         with self.db.tx() as c:
-            row = c.one("SELECT * FROM fields WHERE id=?", (field_id,))
+            row = c.one("SELECT * FROM fields WHERE id=?", (field_id,), for_update=True)
             if row is None:
                 raise BadInput(f"no field {field_id}")
             if row["version"] != expected_version:
@@ -167,7 +167,7 @@ class RecordsRepo:
                          note: str = "", flagged: str | None = None) -> None:
         """Approve, flag or reopen a record (audited); ``flagged`` also sets the supervisor note."""
         with self.db.tx() as c:
-            row = c.one("SELECT * FROM records WHERE id=?", (record_id,))
+            row = c.one("SELECT * FROM records WHERE id=?", (record_id,), for_update=True)
             if row is None:
                 raise BadInput(f"no record {record_id}")
             if expected_version is not None and row["version"] != expected_version:

@@ -22,8 +22,12 @@ KEPT_RULES = frozenset({"duplicate_serial"})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
 OPEN_STATES = ("review", "flagged")
 _OF_RECORD = "(x.record_no = r.record_no OR x.record_no IS NULL)"
-_DAY = "CASE WHEN x.final_value GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' THEN x.final_value ELSE '' END"
-"""A visit date usable for grouping; misreads count as unreadable ('')."""
+
+
+def _day(store: Store, alias: str) -> str:
+    """A visit date usable for grouping; misreads count as unreadable ('')."""
+    value = f"{alias}.final_value"
+    return f"CASE WHEN {store.db.sql('iso_date', value)} THEN {value} ELSE '' END"
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,8 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
     where = f"r.state IN ({marks})" + (" AND p.form_id = ?" if form_id else "")
     params: tuple = (*states, form_id) if form_id else tuple(states)
     rows = store.db.q(
-        "SELECT r.id, r.state, r.version, p.form_id, p.page_key, r.record_no, fl.name AS file_name, p.page_no, "
+        "SELECT * FROM (SELECT r.id, r.state, r.version, p.form_id, p.page_key, r.record_no, fl.name AS file_name, "
+        "p.page_no, "
         f"(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
         "AS n_review, "
         f"(SELECT MIN(x.confidence) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} "
@@ -211,7 +216,7 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
         "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking, "
         "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id) AS n_issues "
         "FROM records r JOIN pages p ON p.id = r.page_id JOIN files fl ON fl.id = p.file_id "
-        f"WHERE {where} ORDER BY n_blocking DESC, n_review DESC, IFNULL(min_conf, 1) ASC, r.id", params)
+        f"WHERE {where}) q ORDER BY n_blocking DESC, n_review DESC, COALESCE(min_conf, 1) ASC, id", params)
     return [QueueItem(r["id"], r["state"], r["version"], r["form_id"] or "", r["page_key"] or "", r["record_no"],
                       r["file_name"], r["page_no"], r["n_review"], r["n_blocking"], r["n_issues"],
                       1.0 if r["min_conf"] is None else float(r["min_conf"])) for r in rows]
@@ -220,7 +225,8 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
 def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
     """Per field name of a form: values still to review and values not yet seen by a person, in open records."""
     return [dict(r) for r in store.db.q(
-        "SELECT x.name, x.kind, SUM(x.status = 'review') AS n_review, SUM(x.status IN ('auto', 'review')) AS n_open "
+        "SELECT x.name, x.kind, COUNT(*) FILTER (WHERE x.status = 'review') AS n_review, "
+        "COUNT(*) FILTER (WHERE x.status IN ('auto', 'review')) AS n_open "
         "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND EXISTS ("
         f"SELECT 1 FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) "
         "GROUP BY x.name, x.kind ORDER BY MIN(x.id)", (form_id,))]
@@ -297,20 +303,21 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
     """Counts per form and visit date (the date written on the sheet; '' if unreadable), newest first."""
     rows = store.db.q(
         "WITH rec AS (SELECT r.id, r.state, r.page_id, p.form_id, "
-        f"(SELECT {_DAY} FROM fields x WHERE x.page_id = r.page_id AND x.name = 'visit_date' "
+        f"(SELECT {_day(store, 'x')} FROM fields x WHERE x.page_id = r.page_id AND x.name = 'visit_date' "
         f"AND {_OF_RECORD} LIMIT 1) AS day, "
         "(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND x.record_no = r.record_no "
         "AND x.status = 'review') AS n_review, "
         "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking "
         "FROM records r JOIN pages p ON p.id = r.page_id) "
-        "SELECT form_id, IFNULL(day, '') AS day, COUNT(DISTINCT page_id) AS pages, COUNT(*) AS records, "
-        "SUM(state = 'review') AS open, SUM(state = 'flagged') AS flagged, "
-        "SUM(state IN ('approved', 'exported')) AS approved, SUM(CASE WHEN state IN ('review', 'flagged') "
-        "THEN n_review ELSE 0 END) AS values_to_review, SUM(n_blocking > 0 AND state != 'approved') AS with_problems "
-        "FROM rec GROUP BY form_id, IFNULL(day, '') ORDER BY day DESC, form_id")
+        "SELECT form_id, COALESCE(day, '') AS day, COUNT(DISTINCT page_id) AS pages, COUNT(*) AS records, "
+        "COUNT(*) FILTER (WHERE state = 'review') AS open, COUNT(*) FILTER (WHERE state = 'flagged') AS flagged, "
+        "COUNT(*) FILTER (WHERE state IN ('approved', 'exported')) AS approved, "
+        "SUM(CASE WHEN state IN ('review', 'flagged') THEN n_review ELSE 0 END) AS values_to_review, "
+        "COUNT(*) FILTER (WHERE n_blocking > 0 AND state != 'approved') AS with_problems "
+        "FROM rec GROUP BY form_id, COALESCE(day, '') ORDER BY day DESC, form_id")
     out = [dict(r) for r in rows]
     shared = store.db.q(  # page-level values (queue-sheet date) counted once per page, not once per row
-        f"SELECT p.form_id, IFNULL((SELECT {_DAY.replace('x.', 'v.')} FROM fields v WHERE v.page_id = p.id "
+        f"SELECT p.form_id, COALESCE((SELECT {_day(store, 'v')} FROM fields v WHERE v.page_id = p.id "
         "AND v.name = 'visit_date' AND v.record_no IS NULL LIMIT 1), '') AS day, COUNT(*) AS n "
         "FROM fields x JOIN pages p ON p.id = x.page_id "
         "WHERE x.record_no IS NULL AND x.status = 'review' AND EXISTS (SELECT 1 FROM records r WHERE "
@@ -324,9 +331,9 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
 def batches(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     """Ingest runs, newest first, with files, pages read and pages needing attention."""
     return [dict(r) for r in store.db.q(
-        "SELECT b.id, b.started_at, b.finished_at, b.source, b.user, COUNT(DISTINCT fl.id) AS files, "
-        "COUNT(p.id) AS pages, SUM(p.status = 'done') AS done, "
-        "SUM(p.status NOT IN ('done', 'discarded', 'pending')) AS problems "
+        "SELECT b.id, b.started_at, b.finished_at, b.source, b.\"user\", COUNT(DISTINCT fl.id) AS files, "
+        "COUNT(p.id) AS pages, COUNT(*) FILTER (WHERE p.status = 'done') AS done, "
+        "COUNT(*) FILTER (WHERE p.status NOT IN ('done', 'discarded', 'pending')) AS problems "
         "FROM batches b LEFT JOIN files fl ON fl.batch_id = b.id LEFT JOIN pages p ON p.file_id = fl.id "
         "GROUP BY b.id ORDER BY b.id DESC LIMIT ?", (limit,))]
 

@@ -1,6 +1,9 @@
 """The schema as named migrations, applied in order, each in its own transaction.
 
 A migration's name never changes once it is on main (existing data dirs record the names applied).
+The SQL is written once, in SQLite's words; :meth:`Database.ddl` turns it into PostgreSQL's (ids,
+``BLOB``/``BYTEA``, ``REAL``); partial and expression indexes and the quoted ``"user"`` column are
+written so that both accept them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (form_id, serial));
         CREATE TABLE batches (
             id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
-            source TEXT NOT NULL DEFAULT '', user TEXT NOT NULL DEFAULT '');
+            source TEXT NOT NULL DEFAULT '', "user" TEXT NOT NULL DEFAULT '');
         CREATE TABLE files (
             id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
             stored_path TEXT NOT NULL, size INTEGER NOT NULL, batch_id INTEGER REFERENCES batches(id),
@@ -45,13 +48,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             final_value TEXT NOT NULL DEFAULT '',
             changed_by TEXT NOT NULL DEFAULT '', changed_at TEXT, version INTEGER NOT NULL DEFAULT 1,
             crop BLOB, cells TEXT NOT NULL DEFAULT '[]', box TEXT NOT NULL DEFAULT '[]');
-        CREATE UNIQUE INDEX fields_key ON fields(page_id, IFNULL(record_no, -1), name);
+        CREATE UNIQUE INDEX fields_key ON fields(page_id, COALESCE(record_no, -1), name);
         CREATE TABLE issues (
             id INTEGER PRIMARY KEY, record_id INTEGER NOT NULL REFERENCES records(id), field TEXT NOT NULL,
             rule TEXT NOT NULL, message TEXT NOT NULL, blocking INTEGER NOT NULL DEFAULT 1);
         CREATE INDEX issues_record ON issues(record_id);
         CREATE TABLE audit (
-            id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, "user" TEXT NOT NULL, action TEXT NOT NULL,
             record_id INTEGER, field_id INTEGER, field TEXT NOT NULL DEFAULT '',
             old TEXT, new TEXT, note TEXT NOT NULL DEFAULT '');
         CREATE INDEX audit_record ON audit(record_id);
@@ -86,10 +89,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX erm_visits_date ON erm_visits(visit_date);
         CREATE TABLE erm_loads (
             kind TEXT PRIMARY KEY, file TEXT NOT NULL, sha256 TEXT NOT NULL, profile TEXT NOT NULL,
-            rows INTEGER NOT NULL, skipped INTEGER NOT NULL, user TEXT NOT NULL DEFAULT '', loaded_at TEXT NOT NULL);
+            rows INTEGER NOT NULL, skipped INTEGER NOT NULL, "user" TEXT NOT NULL DEFAULT '', loaded_at TEXT NOT NULL);
         CREATE TABLE erm_decisions (
             record_id INTEGER PRIMARY KEY, patient TEXT NOT NULL DEFAULT '', action TEXT NOT NULL DEFAULT '',
-            user TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
+            "user" TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
         CREATE TABLE erm_plans (
             id INTEGER PRIMARY KEY, confirmed_by TEXT NOT NULL, confirmed_at TEXT NOT NULL, counts TEXT NOT NULL);
         CREATE TABLE erm_plan_rows (
@@ -119,16 +122,19 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 def migrate(db: Database) -> list[str]:
     """Apply every migration not yet applied; returns the names applied now."""
-    db.q("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {r[0] for r in db.q("SELECT name FROM schema_migrations")}
     applied = []
-    for name, sql in sorted(MIGRATIONS):
-        if name in done:
-            continue
-        with db.tx() as c:
-            if c.one("SELECT 1 FROM schema_migrations WHERE name=?", (name,)):
-                continue  # another process applied it meanwhile
-            db.script([s.strip() for s in sql.split(";") if s.strip()])
-            c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
-        applied.append(name)
+    with db.migration_lock():
+        db.run("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in db.q("SELECT name FROM schema_migrations")}
+        for name, sql in sorted(MIGRATIONS):
+            if name in done:
+                continue
+            with db.tx() as c:
+                if c.one("SELECT 1 FROM schema_migrations WHERE name=?", (name,)):
+                    continue  # another process applied it meanwhile
+                for statement in (s.strip() for s in sql.split(";")):
+                    if statement:
+                        c.execute(db.ddl(statement))
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, now()))
+            applied.append(name)
     return applied

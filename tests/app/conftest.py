@@ -212,7 +212,7 @@ class Factory:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
+def data_dir(tmp_path: Path, db: str | None) -> Path:
     """An empty data directory with two accounts: ``ani`` (reviewer) and ``budi`` (admin)."""
     d = tmp_path / "data"
     with Store.open(d) as store:

@@ -11,10 +11,16 @@ from pipeline.store import Conflict, users
 from pipeline.store import review as rv
 
 
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """The store's review queries and actions run on SQLite and on PostgreSQL."""
+    return backend
+
+
 def test_accounts_hash_verify_and_refuse(factory: Factory) -> None:
     store = factory.store
     assert [u.name for u in users.list_users(store)] == ["ani", "budi"]
-    row = store.q("SELECT password FROM users WHERE name='ani'")[0]["password"]
+    row = store.db.q("SELECT password FROM users WHERE name='ani'")[0]["password"]
     assert row.startswith("scrypt$") and PASSWORD not in row
     assert users.verify(store, "ani", PASSWORD).role == "reviewer"
     assert users.verify(store, "budi", PASSWORD).is_admin
@@ -113,4 +119,36 @@ def test_overview_counts(factory: Factory) -> None:
     assert days[("antrean", "2026-01-05")]["records"] == 2 and days[("antrean", "2026-01-05")]["pages"] == 1
     rv.discard_page(factory.store, page, "ani")
     assert rv.totals(factory.store)["problem_pages"] == 0
-    assert factory.store.q("SELECT action FROM audit ORDER BY id DESC LIMIT 1")[0]["action"] == "page_discard"
+    assert factory.store.db.q("SELECT action FROM audit ORDER BY id DESC LIMIT 1")[0]["action"] == "page_discard"
+
+
+def test_simultaneous_saves_of_one_version_let_exactly_one_win(factory: Factory, data_dir) -> None:
+    """Eight reviewers on eight connections save the same field from the same version at once."""
+    import threading
+
+    from pipeline.store import Store
+
+    rid = factory.pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
+    name = next(f for f in factory.store.record_fields(rid) if f["name"] == "name")
+    stores = [Store(data_dir) for _ in range(8)]
+    start = threading.Barrier(len(stores))
+    outcome: list[str] = []
+
+    def save(i: int) -> None:
+        start.wait()
+        try:
+            stores[i].set_value(name["id"], f"SITI AMINAH {i}", f"user{i}", name["version"])
+            outcome.append("saved")
+        except Conflict:
+            outcome.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    assert sorted(outcome) == ["conflict"] * 7 + ["saved"]
+    assert factory.store.field(name["id"])["version"] == name["version"] + 1
+    assert [h["action"] for h in factory.store.history(rid)].count("set") == 1

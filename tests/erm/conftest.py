@@ -219,6 +219,6 @@ def build_world(tmp: Path, n_master: int = 150) -> World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
+def world(tmp_path: Path, db: str | None) -> World:
     """A fresh generated world."""
     return build_world(tmp_path)

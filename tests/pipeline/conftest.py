@@ -56,6 +56,12 @@ def save_pdf(images: list[np.ndarray], path: Path) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """An empty data directory."""
+def db(backend: str | None) -> str | None:
+    """Pipeline tests run on SQLite and on PostgreSQL."""
+    return backend
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, db: str | None) -> Path:
+    """An empty data directory (its store in the backend of this run)."""
     return tmp_path / "data"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from pipeline import forms, render, watch
+from tests.store_rows import rows
 
 
 def test_a_growing_file_is_not_ready_until_it_settles(tmp_path: Path) -> None:
@@ -27,11 +27,10 @@ def test_hidden_and_other_files_are_ignored(tmp_path: Path) -> None:
     assert watch.ready_files(tmp_path, seen, settle=0, now=1.0) == []
 
 
-def test_watch_once_ingests_and_moves(tmp_path: Path) -> None:
-    inbox, data = tmp_path / "inbox", tmp_path / "data"
+def test_watch_once_ingests_and_moves(tmp_path: Path, data_dir: Path) -> None:
+    inbox, data = tmp_path / "inbox", data_dir
     inbox.mkdir()
     render.write_pdf(inbox / "a.pdf", [(forms.load("pendaftaran"), 5)])
     watch.watch(inbox, data, interval=0.1, settle=0.2, once=True)
     assert not (inbox / "a.pdf").exists() and (inbox / "done" / "a.pdf").exists()
-    conn = sqlite3.connect(data / "susulan.db")
-    assert conn.execute("SELECT status, page_key FROM pages").fetchall() == [("done", "pendaftaran-000005")]
+    assert rows(data, "SELECT status, page_key FROM pages") == [{"status": "done", "page_key": "pendaftaran-000005"}]

@@ -28,7 +28,7 @@ def reading(name: str, record: int | None, kind: str, value: str, cells: list) -
 
 
 @pytest.fixture()
-def store(tmp_path):
+def store(tmp_path, backend):
     with Store.open(tmp_path / "data") as s:
         s.batch = s.start_batch("test")
         yield s
@@ -47,7 +47,7 @@ def visit(store: Store, serial: int, cells: list, value: str) -> int:
 
 
 def field_row(store: Store, page_id: int, name: str, record: int | None = 0):
-    return store.q("SELECT * FROM fields WHERE page_id=? AND name=? AND IFNULL(record_no,-1)=?",
+    return store.db.q("SELECT * FROM fields WHERE page_id=? AND name=? AND COALESCE(record_no,-1)=?",
                    (page_id, name, -1 if record is None else record))[0]
 
 
@@ -62,7 +62,7 @@ def test_misread_visit_date_is_corrected_by_the_batch(store):
     assert row["confidence"] > 0.9
     detail = json.loads(row["detail"])
     assert detail["consensus"]["read"] == "2025-10-80"
-    audit = store.q("SELECT * FROM audit WHERE field_id=?", (row["id"],))
+    audit = store.db.q("SELECT * FROM audit WHERE field_id=?", (row["id"],))
     assert [(a["user"], a["old"], a["new"]) for a in audit] == [(MACHINE_USER, "2025-10-80", "2025-10-30")]
 
 
