@@ -37,11 +37,12 @@ demo: system-deps venv
 	@echo; echo "Review app: http://127.0.0.1:$(PORT)  login: demo / demo-susulan  (Ctrl+C to stop)"; echo
 	$(BIN)/susulan review --data-dir $(DATA) --port $(PORT)
 
-test: test-system-deps venv
+test: test-system-deps venv lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: venv
-	$(BIN)/ruff check pipeline review_app tests
+	$(BIN)/ruff check pipeline review_app tests tools
+	$(BIN)/mypy
 
 bench: system-deps venv
 	$(BIN)/susulan bench --pages 60

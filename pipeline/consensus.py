@@ -173,8 +173,8 @@ def settle_arrival_times(store: Store, around: set[int] | None = None, widest: i
     """
     touched = set()
     for rows in _sheet_rows(store, "arrival_time", "time", around):
-        sure = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
-        sure = {j: m for j, m in sure.items() if m is not None}
+        read = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
+        sure: dict[int, int] = {j: m for j, m in read.items() if m is not None}
         for r, own, conf, cells, human in rows:
             me = r["record_no"]
             above = [m for j, m in sure.items() if j < me]

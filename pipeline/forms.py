@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,23 @@ import yaml
 from pipeline.errors import BadInput, UnknownForm
 from pipeline.models import FIELD_KINDS, Box, FieldDef, FormDefinition, Option
 
-FORMS_DIR = Path(os.environ.get("SUSULAN_FORMS_DIR", Path(__file__).resolve().parent.parent / "forms"))
+CHECKOUT_FORMS = Path(__file__).resolve().parent.parent / "forms"
+"""The source of truth: the top-level ``forms/`` of the checkout."""
 GROUP_GAP_MM = 3.0
 DEFAULT_GROUPS = {"date": (2, 2, 4), "time": (2, 2)}
 DEFAULT_COUNTS = {"date": 8, "time": 4}
 
 
 def forms_dir() -> Path:
-    """Folder holding ``site.yaml`` and one folder per form."""
-    return FORMS_DIR
+    """Folder holding ``site.yaml`` and one folder per form.
+
+    ``$SUSULAN_FORMS_DIR`` if set; else the copy an installed wheel carries (``pipeline/forms_data``,
+    found through ``importlib.resources``); else the checkout's top-level ``forms/``.
+    """
+    if os.environ.get("SUSULAN_FORMS_DIR"):
+        return Path(os.environ["SUSULAN_FORMS_DIR"])
+    packaged = Path(str(resources.files("pipeline") / "forms_data"))
+    return packaged if packaged.is_dir() else CHECKOUT_FORMS
 
 
 def load_site(root: Path | None = None) -> dict[str, Any]:
@@ -120,7 +129,7 @@ def _field(raw: dict[str, Any], form: dict[str, Any], site: dict[str, Any], reco
     label = str(raw.get("label", ""))
     top = raw["box"][1] if kind == "text" else raw["at"][1]
     cell_h = float(raw.get("cell", form.get("cell", [6, 8]))[1]) if kind != "choice" else float(raw.get("box", 6))
-    deco = {
+    deco: dict[str, Any] = {
         "label": label,
         "label_at": (float(raw.get("label_x", form.get("label_x", 12))), top + dy + min(cell_h, 8) / 2 + 1.3),
         "hint": str(raw.get("hint", "")),

@@ -66,7 +66,8 @@ def find_markers(grey: np.ndarray) -> dict[int, np.ndarray]:
 def find_qr(grey: np.ndarray) -> tuple[str | None, np.ndarray | None]:
     """Text and corners (TL, TR, BR, BL in symbol orientation) of the first Susulan QR code."""
     for img, scale in _qr_attempts(grey):
-        for r in zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode, try_rotate=True):
+        qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        for r in zxingcpp.read_barcodes(img, formats=qr_only, try_rotate=True):
             if r.text.startswith("SUSULAN|"):
                 p = r.position
                 pts = np.array([[p.top_left.x, p.top_left.y], [p.top_right.x, p.top_right.y],

@@ -63,7 +63,7 @@ def _is_blank(grey: np.ndarray) -> bool:
     small = cv2.resize(grey, (200, 280), interpolation=cv2.INTER_AREA)
     paper = float(np.percentile(small, 90))
     dark = np.count_nonzero(small < paper * 0.6) / small.size
-    return dark < 0.0015
+    return bool(dark < 0.0015)
 
 
 def _resolve_form(found: identify.Found) -> tuple[FormDefinition, PageId | None, str]:

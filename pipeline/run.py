@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ from pipeline.accept import Policy
 from pipeline.errors import PageProblem
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
-from pipeline.store import Store
+from pipeline.store import Row, Store
 
 Progress = Callable[[int, int], None]
 
@@ -101,10 +100,9 @@ def register_files(store: Store, paths: Iterable[Path], batch_id: int, summary: 
         store.ensure_pages(file_id, count)
 
 
-def pending(store: Store) -> list[sqlite3.Row]:
+def pending(store: Store) -> list[Row]:
     """Every page not finished yet, including those left by an interrupted run."""
-    return store.q("SELECT p.id, p.page_no, f.stored_path FROM pages p JOIN files f ON f.id=p.file_id "
-                   "WHERE p.status='pending' ORDER BY p.id")
+    return store.pending_pages()
 
 
 def save_result(store: Store, page_row_id: int, result: PageResult, summary: Summary) -> None:
@@ -144,7 +142,7 @@ def save_result(store: Store, page_row_id: int, result: PageResult, summary: Sum
     summary.records += len(result.records)
 
 
-def run_pages(store: Store, rows: list[sqlite3.Row], jobs: int, summary: Summary,
+def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
               progress: Progress | None = None, policy: Policy | None = None) -> None:
     """Process pending pages in a pool; a page that kills its worker is retried alone, then marked.
 

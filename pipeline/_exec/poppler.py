@@ -62,12 +62,12 @@ def single_jpeg(path: Path, page: int) -> bytes | None:
         return None
     with tempfile.TemporaryDirectory(prefix="susulan-img-") as tmp:
         try:
-            proc = subprocess.run([_tool("pdfimages"), "-j", "-f", str(page), "-l", str(page), str(path),
-                                   str(Path(tmp) / "img")], capture_output=True, timeout=TIMEOUT_S)
+            extracted = subprocess.run([_tool("pdfimages"), "-j", "-f", str(page), "-l", str(page), str(path),
+                                        str(Path(tmp) / "img")], capture_output=True, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return None
         found = sorted(Path(tmp).glob("img-*.jpg"))
-        data = found[0].read_bytes() if proc.returncode == 0 and len(found) == 1 else b""
+        data = found[0].read_bytes() if extracted.returncode == 0 and len(found) == 1 else b""
     return data if data[:2] == b"\xff\xd8" else None
 
 

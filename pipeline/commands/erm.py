@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pipeline.cli import _add_data_dir, err, register
 from pipeline.errors import BadInput, ExitCode
@@ -89,7 +90,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with Store.open(args.data_dir) as store:
         _, rows = planning.confirmed(store)
-        keep, refused = [], []
+        keep: list[tuple[dict[str, Any], str]] = []
+        refused: list[tuple[dict[str, Any], str]] = []
         for r in rows:
             if r["action"] != "insert":
                 continue

@@ -109,8 +109,7 @@ def _rows(path: Path, spec: TableSpec, known: tuple[str, ...], report: LoadRepor
                                    f"(formats tried: {', '.join(spec.date_formats)})")
         if "nik" in cols and str(raw[cols["nik"]]).strip() and not row["nik"]:
             report.warnings.append(f"row {i}: NIK stored as a number in the spreadsheet (digits lost); ignored")
-        row["source_row"] = i
-        kept.append(row)
+        kept.append({**row, "source_row": i})
     return kept
 
 

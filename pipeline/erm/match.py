@@ -103,7 +103,7 @@ def score(paper: dict[str, str], patient: dict[str, str]) -> tuple[float, str]:
         "village": place_similarity(paper.get("village", ""), patient.get("village", "")),
     }
     total = sum(WEIGHTS[k] * (UNKNOWN_PART if v is None else v) for k, v in parts.items()) * 100
-    words = [f"nama {parts['name'] * 100:.0f}%"]
+    words = [f"nama {(parts['name'] or 0.0) * 100:.0f}%"]
     dob = parts["birth_date"]
     words.append("tgl lahir tidak ada" if dob is None else f"tgl lahir {dob * 100:.0f}%")
     words.append("desa tidak ada" if parts["village"] is None else f"desa {parts['village'] * 100:.0f}%")

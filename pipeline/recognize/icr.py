@@ -133,13 +133,15 @@ def _interior(rows: list[float], cols: list[float]) -> tuple[int, int, int, int]
 def _pair(a: int | None, b: int | None, size: int, inner: int) -> tuple[int, int]:
     """Resolve interior bounds ``[a, b)`` along one axis when a border line was not found."""
     slack = 3
-    if a is None and b is None:
-        a, b = MARGIN_PX - slack, size - MARGIN_PX + slack
-    elif a is None:
-        a = b - inner - slack
-    elif b is None:
-        b = a + inner + slack
-    a, b = max(0, a), min(size, b + 1)
+    if a is not None and b is not None:
+        lo, hi = a, b
+    elif a is not None:
+        lo, hi = a, a + inner + slack
+    elif b is not None:
+        lo, hi = b - inner - slack, b
+    else:
+        lo, hi = MARGIN_PX - slack, size - MARGIN_PX + slack
+    a, b = max(0, lo), min(size, hi + 1)
     if b - a < inner // 2:
         a, b = MARGIN_PX, size - MARGIN_PX
     return a, b

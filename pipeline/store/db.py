@@ -90,7 +90,7 @@ class Tx:
         """
         if for_update:
             sql += self._db.for_update
-        return self._db._execute(sql, params).fetchone()  # type: ignore[no-any-return]
+        return self._db._execute(sql, params).fetchone()
 
     def lock(self, table: str) -> None:
         """Keep other writers off a whole table until the transaction ends (e.g. before ``SELECT MAX``)."""
@@ -122,7 +122,7 @@ class Database:
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read query, or None."""
-        return self._execute(sql, params).fetchone()  # type: ignore[no-any-return]
+        return self._execute(sql, params).fetchone()
 
     def run(self, sql: str, params: Params = ()) -> None:
         """Run a statement that returns no rows, outside a transaction (DDL such as ``CREATE TABLE IF NOT EXISTS``)."""
@@ -263,7 +263,7 @@ class _PgRow(dict[str, Any]):
         super().__init__(zip(names, values, strict=False))
         self._values = values
 
-    def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: str | int) -> Any:
         if isinstance(key, int):
             return self._values[key]
         return super().__getitem__(key)
@@ -335,8 +335,8 @@ class PostgresDatabase(Database):
         tx.__exit__(RuntimeError, RuntimeError("rolled back"), None)
 
     def _execute(self, sql: str, params: Params) -> Cursor:
-        return self.conn.execute(to_pyformat(sql), params)  # type: ignore[arg-type]
+        return self.conn.execute(to_pyformat(sql), params)
 
     def _executemany(self, sql: str, rows: Iterable[Params]) -> None:
         with self.conn.cursor() as cur:
-            cur.executemany(to_pyformat(sql), rows)  # type: ignore[arg-type]
+            cur.executemany(to_pyformat(sql), rows)

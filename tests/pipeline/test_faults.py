@@ -131,6 +131,7 @@ def test_same_file_twice_and_same_sheet_rescanned(tmp_path: Path, data_dir: Path
     assert count(data_dir, "records") == 1
 
 
+@pytest.mark.slow
 def test_photocopied_serial_with_other_content_is_kept_and_flagged(tmp_path: Path, data_dir: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     a = save_jpeg(filled_reg(tmp_path, 21), tmp_path / "a.jpg")
@@ -150,6 +151,7 @@ exec {real} "$@"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action, reason", [("kill -SEGV $$", "rasterise_failed"), ("kill -9 $PPID", "worker_crash")])
 def test_crash_on_one_page_loses_nothing(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch, action: str, reason: str) -> None:
@@ -170,6 +172,7 @@ def test_crash_on_one_page_loses_nothing(tmp_path: Path, data_dir: Path, capsys:
     assert got == [(1, "done", ""), (2, "problem", reason), (3, "done", "")]
 
 
+@pytest.mark.slow
 def test_killed_halfway_then_rerun(tmp_path: Path, data_dir: Path) -> None:
     form = forms.load("pendaftaran")
     pdf = tmp_path / "batch.pdf"

@@ -64,6 +64,7 @@ def _check_field(page: np.ndarray, blank: np.ndarray, f: FieldDef, value: str, d
             (f.key, value, inked, clean)
 
 
+@pytest.mark.slow
 def test_truth_agrees_with_what_was_drawn(pages: list[make.SamplePage], blanks: list[np.ndarray]) -> None:
     assert {p.plan.form_id for p in pages} == {"pendaftaran", "antrean"}
     for sp, blank in zip(pages, blanks):
@@ -140,6 +141,7 @@ def test_page_values_share_one_day_queue() -> None:
     assert len({r["visit_date"] for r in rows}) == 1
 
 
+@pytest.mark.slow
 def test_write_samples_files_match_truth(tmp_path: Path) -> None:
     out = tmp_path / "scans"
     summary = make.write_samples(out, 7, seed=4, kinds=["feeder", "bw", "phone"], antrean_share=0.3)

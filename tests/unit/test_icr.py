@@ -109,6 +109,7 @@ def _accuracy(cells: list[np.ndarray], truth: list[str], alphabet: str) -> float
     ("blank digits", "digits", 0.98),
     ("blank letters", "letters", 0.98),
 ])
+@pytest.mark.slow
 def test_accuracy_floor_on_test_split(test_cells, name, alphabet, floor):
     cells, truth = test_cells[name]
     acc = _accuracy(cells, truth, alphabet)
