@@ -164,3 +164,5 @@ class PageResult:
     issues: tuple[tuple[int, Issue], ...] = ()
     signature: bytes = b""
     seconds: float = 0.0
+    model: str = ""
+    """Which classifier read the comb cells (:func:`pipeline.recognize.icr.model_version` of its weights file)."""

@@ -18,23 +18,27 @@ from pipeline._exec import tesseract
 from pipeline.accept import Policy
 from pipeline.errors import PageProblem, UnknownForm
 from pipeline.models import FormDefinition, PageId, PageResult
-from pipeline.recognize import read
+from pipeline.recognize import icr, read
 
 JPEG_QUALITY = 75
 
 
-def process_file_page(path: Path, page_no: int, policy: Policy | None = None) -> PageResult:
-    """Worker entry point: decode page ``page_no`` of ``path`` and read it under the acceptance ``policy``."""
+def process_file_page(path: Path, page_no: int, policy: Policy | None = None,
+                      model: Path = icr.MODEL_PATH) -> PageResult:
+    """Worker entry point: decode page ``page_no`` of ``path`` and read it under the acceptance ``policy``.
+
+    ``model``: the classifier weights (the shipped ones, or the data dir's clinic adaptation).
+    """
     start = time.process_time()
     try:
         grey = ingest.load_page(path, page_no)
-        result = read_page(grey, policy)
+        result = read_page(grey, policy, model)
     except PageProblem as e:
         result = PageResult("problem", e.reason, e.message)
     return PageResult(**{**result.__dict__, "seconds": time.process_time() - start})
 
 
-def read_page(grey: np.ndarray, policy: Policy | None = None) -> PageResult:
+def read_page(grey: np.ndarray, policy: Policy | None = None, model: Path = icr.MODEL_PATH) -> PageResult:
     """Identify, align and read a decoded grey page image (``policy``: the shipped acceptance policy if None)."""
     if _is_blank(grey):
         raise PageProblem("blank_page", "the page is blank (nothing written or printed on it)")
@@ -47,7 +51,7 @@ def read_page(grey: np.ndarray, policy: Policy | None = None) -> PageResult:
         ident = _serial_from_print(page, form)
         how += "+printed serial" if ident.serial else ""
         reason = "" if ident.serial else "serial_unreadable"
-    recognised = read.read_form(page, template.drop_print(page, form), form, policy)
+    recognised = read.read_form(page, template.drop_print(page, form), form, policy, model)
     ok, jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return PageResult(
         status="done", reason=reason,
@@ -55,7 +59,7 @@ def read_page(grey: np.ndarray, policy: Policy | None = None) -> PageResult:
         ident=ident, identified_by=how, orientation=alignment.orientation,
         residual_mm=round(alignment.residual_mm, 3), image_jpeg=jpeg.tobytes() if ok else None,
         readings=recognised.readings, images=recognised.images, records=recognised.records,
-        issues=recognised.issues, signature=recognised.signature.tobytes(),
+        issues=recognised.issues, signature=recognised.signature.tobytes(), model=icr.model_version(model),
     )
 
 

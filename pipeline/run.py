@@ -22,6 +22,7 @@ import numpy as np
 from pipeline import accept, consensus, extract, ingest
 from pipeline.accept import Policy
 from pipeline.errors import PageProblem
+from pipeline.learn import hands
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
 from pipeline.store import Row, Store
@@ -41,6 +42,7 @@ class Summary:
     duplicates: int = 0
     settled: int = 0
     file_problems: list[tuple[str, str]] = field(default_factory=list)
+    learned: hands.LearnReport | None = None
 
     @property
     def needs_attention(self) -> bool:
@@ -50,6 +52,10 @@ class Summary:
     def text(self) -> str:
         """One plain paragraph for the terminal."""
         parts = [f"Read {self.pages_done} page(s) into {self.records} record(s) from {self.files_new} new file(s)"]
+        if self.learned is not None:
+            parts.insert(0, f"Learned from {self.learned.training_values} reviewed value(s) first: "
+                         + (f"now reading with {self.learned.version}" if self.learned.adopted
+                            else "the reader in use was kept"))
         if self.files_known:
             parts.append(f"{self.files_known} file(s) were already ingested before and were skipped")
         if self.duplicates:
@@ -147,9 +153,11 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
     """Process pending pages in a pool; a page that kills its worker is retried alone, then marked.
 
     ``policy``: the acceptance policy (default: the data dir's, :func:`accept.for_data_dir`).
+    Comb cells are read with the data dir's active clinic adaptation, if any (:mod:`pipeline.learn.hands`).
     """
     policy = policy or accept.for_data_dir(store.data_dir)
-    todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"], policy) for r in rows}
+    model = hands.reading_model(store)
+    todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"], policy, model) for r in rows}
     done = 0
     suspects: list[int] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -173,23 +181,28 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
             progress(done, len(todo))
 
 
-def _run_alone(path: Path, page_no: int, policy: Policy) -> PageResult:
+def _run_alone(path: Path, page_no: int, policy: Policy, model: Path) -> PageResult:
     """Retry a page in a fresh single worker; if it crashes again it is marked, the batch goes on."""
     with ProcessPoolExecutor(max_workers=1) as pool:
         try:
-            return pool.submit(process_file_page, path, page_no, policy).result()
+            return pool.submit(process_file_page, path, page_no, policy, model).result()
         except BrokenProcessPool:
             return PageResult("problem", "worker_crash", "reading this page crashed the reader twice "
                               "(damaged file?); the page is kept, rescan it or discard it in the review app")
 
 
 def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, user: str = "",
-                 progress: Progress | None = None) -> Summary:
-    """Ingest files and folders into the store at ``data_dir``; returns a summary."""
+                 progress: Progress | None = None, learn: bool = True) -> Summary:
+    """Ingest files and folders into the store at ``data_dir``; returns a summary.
+
+    With ``learn``, the reader first learns from the values reviewed since it last did, if
+    there are enough (:func:`pipeline.learn.hands.maybe_learn`).
+    """
     files = ingest.discover(paths)
     summary = Summary()
     with Store.open(data_dir) as store:
         batch = store.start_batch(", ".join(str(p) for p in paths)[:500], user)
+        summary.learned = hands.maybe_learn(store) if learn else None
         register_files(store, files, batch, summary)
         run_pages(store, pending(store), jobs or os.cpu_count() or 1, summary, progress)
         summary.settled = consensus.settle(store, store.pages_of_open_batches())

@@ -25,6 +25,12 @@ def tools(module: str) -> ModuleType:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.learning:
+        learning = tools("learning_bench")
+        result = learning.run_learning_bench(args.pages, args.records, jobs=args.jobs,
+                                             keep=Path(args.keep) if args.keep else None)
+        print(learning.report(result))
+        return ExitCode.OK
     bench = tools("bench")
     seed = bench.BENCH_SEED if args.seed is None else args.seed
     result = bench.run_bench(args.pages, seed, args.jobs, Path(args.keep) if args.keep else None)
@@ -40,6 +46,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="sample seed (default: the held-out bench seed)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument("--keep", default=None, help="keep scans and data in this folder")
+    p.add_argument("--learning", action="store_true",
+                   help="instead: the gain from learning the clinic's hands (same writers' pages before and after "
+                        "--records reviewed records; --pages per set)")
+    p.add_argument("--records", type=int, default=100, help="records reviewed before learning (with --learning)")
     p.set_defaults(func=cmd_bench)
 
 

@@ -261,27 +261,54 @@ def _conv_block(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pool: 
     return np.maximum(out, 0, out=out)
 
 
-def logits(images: np.ndarray, alphabet: str, chunk: int = 64, model: Path = MODEL_PATH) -> np.ndarray:
-    """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images."""
+def embed(images: np.ndarray, chunk: int = 64, model: Path = MODEL_PATH) -> np.ndarray:
+    """The network's embedding of preprocessed ``(N, SIZE, SIZE)`` images: ``(N, HIDDEN)`` float32, >= 0.
+
+    It is the input of both heads (the hidden layer after its ReLU): what a clinic-adapted
+    head is fitted on (:mod:`pipeline.learn`).
+    """
     m = _model(model)
     outs = []
     for s in range(0, len(images), chunk):
         x = images[s:s + chunk].astype(np.float32, copy=False)[..., None]
         for i, (_, stride, pool) in enumerate(LAYERS):
             x = _conv_block(x, m[f"conv{i}_w"], m[f"conv{i}_b"], stride, pool, f"conv{i}")
-        h = np.maximum(x.reshape(len(x), -1) @ m["fc_w"] + m["fc_b"], 0)
-        outs.append(h @ m[f"{alphabet}_w"] + m[f"{alphabet}_b"])
-    return np.concatenate(outs) if outs else np.zeros((0, len(m[f"{alphabet}_classes"])), np.float32)
+        outs.append(np.maximum(x.reshape(len(x), -1) @ m["fc_w"] + m["fc_b"], 0))
+    return np.concatenate(outs) if outs else np.zeros((0, HIDDEN), np.float32)
+
+
+def head_logits(features: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -> np.ndarray:
+    """Raw outputs (before temperature) of the ``alphabet`` head for embeddings from :func:`embed`."""
+    m = _model(model)
+    return features @ m[f"{alphabet}_w"] + m[f"{alphabet}_b"]
+
+
+def logits(images: np.ndarray, alphabet: str, chunk: int = 64, model: Path = MODEL_PATH) -> np.ndarray:
+    """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images."""
+    return head_logits(embed(images, chunk, model), alphabet, model)
+
+
+def classes(alphabet: str, model: Path = MODEL_PATH) -> str:
+    """The characters of a head's classes in output order (``" "`` = empty first)."""
+    return "".join(_model(model)[f"{alphabet}_classes"].tolist())
+
+
+def softmax(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``z / temperature``."""
+    z = z / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def head_probabilities(features: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -> np.ndarray:
+    """Calibrated class probabilities ``(N, classes)`` for embeddings from :func:`embed`."""
+    return softmax(head_logits(features, alphabet, model), float(_model(model)[f"{alphabet}_temperature"]))
 
 
 def probabilities(images: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -> tuple[np.ndarray, str]:
     """Calibrated class probabilities ``(N, classes)`` and the class characters (``" "`` first)."""
-    m = _model(model)
-    z = logits(images, alphabet, model=model) / float(m[f"{alphabet}_temperature"])
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    return p, "".join(m[f"{alphabet}_classes"].tolist())
+    return head_probabilities(embed(images, model=model), alphabet, model), classes(alphabet, model)
 
 
 def _sure_empty(p: np.ndarray, images: np.ndarray, blank_col: int) -> None:
@@ -317,8 +344,14 @@ def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5, model: Path =
     if not cells:
         return []
     images = preprocess_batch(cells)
-    p, classes = probabilities(images, alphabet, model)
-    blank_col = classes.index(BLANK)
+    p, chars = probabilities(images, alphabet, model)
+    return cell_readings(p, chars, images, k)
+
+
+def cell_readings(p: np.ndarray, chars: str, images: np.ndarray, k: int = 5) -> list[CellReading]:
+    """Top-``k`` readings from class probabilities ``p`` of preprocessed ``images`` (cells without ink made empty)."""
+    p = p.copy()
+    blank_col = chars.index(BLANK)
     _sure_empty(p, images, blank_col)
     k = max(3, min(k, p.shape[1]))
     order = np.argsort(-p, axis=1)[:, :k].tolist()
@@ -326,5 +359,5 @@ def read_cells(cells: list[np.ndarray], alphabet: str, k: int = 5, model: Path =
     for row, idx in zip(p.tolist(), order, strict=True):
         if blank_col not in idx:
             idx.append(blank_col)
-        out.append(CellReading(tuple((classes[j], row[j]) for j in idx), row[blank_col]))
+        out.append(CellReading(tuple((chars[j], row[j]) for j in idx), row[blank_col]))
     return out

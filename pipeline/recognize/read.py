@@ -8,6 +8,7 @@ rule to review.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -43,14 +44,14 @@ def read_choices(page: np.ndarray, fields: list[FieldDef], policy: Policy | None
     return {f.key: omr.decide(f, fills[f.key], threshold, policy=policy) for f in fields}
 
 
-def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = None
-               ) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
-    """Comb-box fields: all cells of the page classified in two batches (digits, letters)."""
+def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = None,
+               model: Path = icr.MODEL_PATH) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
+    """Comb-box fields: all cells of the page classified in two batches (digits, letters) by ``model``."""
     out = {}
     for alphabet, kinds in (("digits", ("digits", "date", "time")), ("letters", ("letters",))):
         chosen = [f for f in fields if f.kind in kinds]
         crops = [c for f in chosen for c in extract.cell_crops(page, f)]
-        cells = icr.read_cells(crops, alphabet)
+        cells = icr.read_cells(crops, alphabet, model=model)
         i = 0
         for f in chosen:
             mine = cells[i:i + len(f.cells)]
@@ -132,18 +133,20 @@ def canonical_village(r: Reading, policy: Policy | None = None) -> Reading:
                    topk=((name, round(conf, 4)), *r.topk), detail={**r.detail, "read": r.value})
 
 
-def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: Policy | None = None) -> Recognised:
+def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: Policy | None = None,
+              model: Path = icr.MODEL_PATH) -> Recognised:
     """Read the page's filled records; unfilled rows of a queue sheet are skipped.
 
     ``page`` is the normalised page in the template frame, ``ink`` the same with the
     printed form dropped out (handwriting only), used for every ink measure. ``policy``
-    decides ``auto``/``review`` (default: the shipped acceptance policy).
+    decides ``auto``/``review`` (default: the shipped acceptance policy); ``model`` reads the
+    comb cells (default: the shipped classifier).
     """
     records = filled_records(ink, form)
     fields = [f for f in form.fields if f.record is None or f.record in records]
     readings: dict[str, Reading] = {}
     readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"], policy))
-    boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS], policy)
+    boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS], policy, model)
     readings.update({k: canonical_village(r, policy) if r.name == "village" else r for k, (r, _) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"], policy))
     if form.records_per_page == 1:

@@ -125,10 +125,11 @@ class FilesRepo:
                 im = images.get((rd.name, rd.record))
                 c.execute(
                     "INSERT INTO fields (page_id, record_no, name, kind, machine_value, topk, confidence, engine, "
-                    "status, final_value, crop, cells, box, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "status, final_value, crop, cells, box, detail, model) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (page_id, rd.record, rd.name, rd.kind, rd.value, json.dumps(rd.topk), rd.confidence, rd.engine,
                      rd.status, rd.value, im.png if im else None, json.dumps(im.cells_px if im else []),
-                     json.dumps(im.box_px if im else []), json.dumps(rd.detail)))
+                     json.dumps(im.box_px if im else []), json.dumps(rd.detail),
+                     result.model if rd.engine == "icr" else ""))
             for r, issue in result.issues:
                 if r in rec_ids:
                     insert_issue(c, rec_ids[r], issue)

@@ -117,6 +117,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE fields ADD COLUMN detail TEXT NOT NULL DEFAULT '{}';
         """,
     ),
+    (
+        "0005_clinic_adaptations",
+        """
+        ALTER TABLE fields ADD COLUMN model TEXT NOT NULL DEFAULT '';
+        CREATE TABLE adaptations (
+            id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, base_model TEXT NOT NULL,
+            version TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            audit_upto INTEGER NOT NULL DEFAULT 0, report TEXT NOT NULL DEFAULT '{}',
+            made_by TEXT NOT NULL DEFAULT '', activated_at TEXT, retired_at TEXT);
+        CREATE INDEX adaptations_state ON adaptations(state);
+        """,
+    ),
 ]
 
 
