@@ -24,13 +24,14 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from pipeline import accept, validate
+from pipeline import accept, forms, validate
 from pipeline.accept import Policy
 from pipeline.recognize import boxed
 from pipeline.store import HUMAN_STATUSES, Store
 from pipeline.store.review import revalidate
 
 KINDS = {"visit_date": "date", "queue_no": "digits", "arrival_time": "time"}
+"""The roles batch consistency knows (``visit_date`` with batch hint ``same_day``, the other two ``ascending``)."""
 SURE = 0.9
 """Own-reading confidence from which a sheet's value supports other sheets."""
 MIN_SUPPORT = 2
@@ -104,7 +105,7 @@ def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Pol
     Only sheets within :data:`WINDOW` of a page in ``around`` (all when None) are decided:
     the others' evidence has not changed since they were last settled.
     """
-    rows = [(r, *_original(r)) for r in store.machine_fields("visit_date", "date")]
+    rows = [(r, *_original(r)) for r in _hinted_fields(store, "visit_date", "same_day")]
     sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
     new = [i for i, (r, *_) in enumerate(rows) if around is None or r["page_id"] in around]
     todo = {j for i in new for j in range(i - WINDOW, i + WINDOW + 1)}
@@ -128,14 +129,24 @@ def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Pol
     return touched
 
 
-def _sheet_rows(store: Store, name: str, kind: str, around: set[int] | None) -> list[list[tuple]]:
-    """Per queue sheet: ``(row, own value, own confidence, cells, set by a person)`` of field ``name``.
+def _hinted_fields(store: Store, role: str, hint: str) -> list:
+    """Stored values of the fields that have ``role`` and batch hint ``hint`` in their form's YAML, in scan order."""
+    where = {(f.name, form.form_id) for form in forms.load_all() for f in form.fields
+             if f.role == role and f.batch == hint}
+    rows = [r for name in sorted({n for n, _ in where}) for r in store.machine_fields(name, KINDS[role])
+            if (name, r["form_id"]) in where]
+    return sorted(rows, key=lambda r: (r["page_id"], -1 if r["record_no"] is None else r["record_no"]))
 
-    Only sheets in ``around`` (all when None).
+
+def _sheet_rows(store: Store, role: str, around: set[int] | None) -> list[list[tuple]]:
+    """Per sheet: ``(row, own value, own confidence, cells, set by a person)`` of the rows' field with ``role``.
+
+    Only fields whose form says they ascend down the sheet (batch hint ``ascending``); only sheets
+    in ``around`` (all when None).
     """
     by_page: dict[int, list] = defaultdict(list)
-    for r in store.machine_fields(name, kind):
-        if r["form_id"] == "antrean" and r["record_no"] is not None and (around is None or r["page_id"] in around):
+    for r in _hinted_fields(store, role, "ascending"):
+        if r["record_no"] is not None and (around is None or r["page_id"] in around):
             by_page[r["page_id"]].append((r, *_original(r)))
     return list(by_page.values())
 
@@ -143,7 +154,7 @@ def _sheet_rows(store: Store, name: str, kind: str, around: set[int] | None) -> 
 def settle_queue_numbers(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
     """Queue numbers down each queue sheet (of ``around``, all when None); returns the ids of pages changed."""
     touched = set()
-    for rows in _sheet_rows(store, "queue_no", "digits", around):
+    for rows in _sheet_rows(store, "queue_no", around):
         sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows if conf >= SURE and own.isdigit()}
         for r, own, conf, cells, human in rows:
             implied = Counter(q + r["record_no"] - j for j, q in sure.items() if j != r["record_no"])
@@ -172,7 +183,7 @@ def settle_arrival_times(store: Store, around: set[int] | None = None, widest: i
     Only sheets in ``around`` (all when None).
     """
     touched = set()
-    for rows in _sheet_rows(store, "arrival_time", "time", around):
+    for rows in _sheet_rows(store, "arrival_time", around):
         read = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
         sure: dict[int, int] = {j: m for j, m in read.items() if m is not None}
         for r, own, conf, cells, human in rows:
@@ -212,7 +223,7 @@ def settle(store: Store, around: set[int] | None = None, policy: Policy | None =
 
 
 def _corrections(store: Store) -> int:
-    return store.q("SELECT COUNT(*) AS n FROM audit WHERE action='machine'")[0]["n"]
+    return store.machine_changes()
 
 
 def _records(store: Store, pages: Iterable[int]) -> list[int]:

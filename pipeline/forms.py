@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import BadInput, UnknownForm
+from pipeline.form_schema import check_form, check_site
 from pipeline.models import FIELD_KINDS, Box, FieldDef, FormDefinition, Option
 
 CHECKOUT_FORMS = Path(__file__).resolve().parent.parent / "forms"
@@ -40,11 +41,29 @@ def forms_dir() -> Path:
 
 
 def load_site(root: Path | None = None) -> dict[str, Any]:
-    """Per-Puskesmas settings (name, poli list) from ``forms/site.yaml``."""
-    path = (root or forms_dir()) / "site.yaml"
+    """Per-Puskesmas settings from ``forms/site.yaml`` (name, kabupaten, kecamatan, opening hours, poli list)."""
+    return dict(_site_cached(str(root or forms_dir())))
+
+
+@lru_cache(maxsize=8)
+def _site_cached(root: str) -> dict[str, Any]:
+    path = Path(root) / "site.yaml"
     if not path.exists():
         raise BadInput(f"site settings not found: {path}")
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    check_site(raw, str(path))
+    return raw
+
+
+def opening_hours(root: Path | None = None) -> tuple[str, str]:
+    """The site's opening hours, ``("HH:MM", "HH:MM")``."""
+    start, end = load_site(root).get("opening_hours", ("06:00", "18:00"))
+    return str(start), str(end)
+
+
+def kabupaten_code(site: dict[str, Any]) -> str:
+    """Kemendagri code of the site's kabupaten (``35.29`` from kecamatan ``35.29.05``)."""
+    return ".".join(str(site["kecamatan_code"]).split(".")[:2])
 
 
 def available(root: Path | None = None) -> list[tuple[str, int]]:
@@ -75,7 +94,7 @@ def _load_cached(form_id: str, version: int, root: str) -> FormDefinition:
     if not path.exists():
         raise UnknownForm(f"form {form_id!r} has no version {version} (no file {path})")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return build(raw, load_site(base))
+    return build(raw, load_site(base), str(path))
 
 
 def load(form_id: str, version: int | None = None, root: Path | None = None) -> FormDefinition:
@@ -137,7 +156,7 @@ def _field(raw: dict[str, Any], form: dict[str, Any], site: dict[str, Any], reco
     if kind == "text":
         x, y, w, h = raw["box"]
         box = (x + dx, y + dy, float(w), float(h))
-        return FieldDef(name, kind, record, box, **deco)
+        return FieldDef(name, kind, record, box, **deco, **_meaning(raw))
     at = [raw["at"][0] + dx, raw["at"][1] + dy]
     if kind == "choice":
         size = float(raw.get("box", 6))
@@ -151,17 +170,24 @@ def _field(raw: dict[str, Any], form: dict[str, Any], site: dict[str, Any], reco
             oy = at[1] + c * py + r * row_pitch
             options.append(Option(opt["value"], opt["label"], (round(ox, 3), round(oy, 3), size, size)))
         return FieldDef(name, kind, record, _bbox([o.box for o in options]), options=tuple(options),
-                        option_labels=str(raw.get("option_labels", "right")), **deco)
+                        option_labels=str(raw.get("option_labels", "right")), **deco, **_meaning(raw))
     groups = tuple(raw.get("groups", DEFAULT_GROUPS.get(kind, ())))
     count = int(raw.get("count", DEFAULT_COUNTS.get(kind, sum(groups) or 1)))
     if groups and sum(groups) != count:
         raise BadInput(f"field {name!r}: groups {groups} do not add up to count {count}")
     cells = _cells(at, count, raw.get("cell", form.get("cell", [6, 8])), groups)
-    return FieldDef(name, kind, record, _bbox(cells), cells=tuple(cells), groups=groups, **deco)
+    return FieldDef(name, kind, record, _bbox(cells), cells=tuple(cells), groups=groups, **deco, **_meaning(raw))
 
 
-def build(raw: dict[str, Any], site: dict[str, Any]) -> FormDefinition:
-    """Resolve a parsed YAML form into absolute geometry and validate it."""
+def _meaning(raw: dict[str, Any]) -> dict[str, Any]:
+    """What a field means (role, required, lexicon, batch hint): not layout, never in the fingerprint."""
+    return {"role": str(raw.get("role") or ""), "required": bool(raw.get("required", False)),
+            "lexicon": str(raw.get("lexicon") or ""), "batch": str(raw.get("batch") or "")}
+
+
+def build(raw: dict[str, Any], site: dict[str, Any], source: str = "") -> FormDefinition:
+    """Check a parsed YAML form against the schema, resolve it into absolute geometry and validate that."""
+    check_form(raw, source or "(in memory)")
     try:
         page_w, page_h = (float(v) for v in raw["page_mm"])
         m = raw["markers"]
@@ -181,6 +207,7 @@ def build(raw: dict[str, Any], site: dict[str, Any]) -> FormDefinition:
         form = FormDefinition(
             form_id=str(raw["form_id"]),
             version=int(raw["version"]),
+            kind=str(raw["kind"]),
             title=str(raw.get("title", raw["form_id"])),
             page_mm=(page_w, page_h),
             marker_ids=tuple(int(i) for i in m["ids"]),  # type: ignore[arg-type]
@@ -254,6 +281,15 @@ def layout_dict(form: FormDefinition) -> dict[str, Any]:
         "qr": _r(form.qr_box),
         "fields": [field_layout(f) for f in form.fields],
     }
+
+
+def values_by_role(form_id: str, values: dict[str, str]) -> dict[str, str]:
+    """A record's values keyed by role instead of field name (names without a role kept as they are)."""
+    try:
+        roles = {f.name: f.role for f in load(form_id).fields if f.role}
+    except UnknownForm:
+        return dict(values)
+    return {roles.get(k, k): v for k, v in values.items()}
 
 
 def field_kinds(root: Path | None = None) -> dict[tuple[str, str], str]:

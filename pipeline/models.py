@@ -35,6 +35,11 @@ class FieldDef:
     label_at: tuple[float, float] | None = None
     hint: str = ""
     option_labels: str = "right"
+    role: str = ""
+    """What the field means (``nik``, ``visit_date``…; see ``pipeline.form_schema.ROLES``); not layout."""
+    required: bool = False
+    lexicon: str = ""
+    batch: str = ""
 
     @property
     def key(self) -> str:
@@ -59,6 +64,16 @@ class FormDefinition:
     decor: tuple[dict, ...] = ()
     site: dict = field(default_factory=dict)
     fingerprint: str = ""
+    kind: str = ""
+    """``registration`` (one patient per sheet) or ``queue`` (a queue sheet, one row per patient)."""
+
+    def name_of(self, role: str) -> str | None:
+        """The name of the field that has this role on this form, if any."""
+        return next((f.name for f in self.fields if f.role == role), None)
+
+    def with_batch_hint(self, hint: str) -> list[str]:
+        """Names of the fields carrying a batch hint (``same_day``, ``ascending``)."""
+        return list(dict.fromkeys(f.name for f in self.fields if f.batch == hint))
 
     def page_fields(self) -> tuple[FieldDef, ...]:
         """Fields that belong to the page rather than to one record row."""

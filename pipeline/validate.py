@@ -2,6 +2,9 @@
 
 Values are in export form (dates ``YYYY-MM-DD``, times ``HH:MM``, digits as strings).
 Blocking issues stop "Setujui formulir" until a person fixes or confirms the value.
+The rules ask for fields by *role* (what the form YAML says a field means: ``nik``, ``birth_date``…),
+never by a field's name; which fields are required comes from the YAML too (``required: true``), and
+the kabupaten, its villages and the opening hours from ``forms/site.yaml``.
 """
 
 from __future__ import annotations
@@ -9,13 +12,10 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from pipeline import regions
-from pipeline.models import Issue
-
-REQUIRED = {
-    "pendaftaran": ("visit_date", "name", "sex", "birth_date", "visit_type", "poli", "payment"),
-    "antrean": ("visit_date", "name", "visit_type", "poli", "payment"),
-}
+from pipeline import forms, regions
+from pipeline.errors import UnknownForm
+from pipeline.form_schema import ROLES
+from pipeline.models import FormDefinition, Issue
 
 
 def parse_date(text: str) -> date | None:
@@ -82,8 +82,9 @@ def check_dates(values: dict[str, str], today: date) -> list[Issue]:
     return out
 
 
-def check_formats(values: dict[str, str]) -> list[Issue]:
-    """BPJS, phone, time, RT/RW and queue number formats."""
+def check_formats(values: dict[str, str], hours: tuple[str, str] | None = None) -> list[Issue]:
+    """BPJS, phone, time (within the site's opening hours), RT/RW and queue number formats."""
+    start, end = hours or forms.opening_hours()
     out = []
     bpjs, phone, t = values.get("bpjs_no", ""), values.get("phone", ""), values.get("arrival_time", "")
     if bpjs and not re.fullmatch(r"\d{13}", bpjs):
@@ -94,8 +95,8 @@ def check_formats(values: dict[str, str]) -> list[Issue]:
         out.append(Issue("phone", "phone_format", "Nomor HP harus diawali 08 dan 10-13 angka."))
     if t:
         m = re.fullmatch(r"(\d\d):(\d\d)", t)
-        if not m or int(m.group(2)) > 59 or not 6 <= int(m.group(1)) <= 18 or t > "18:00":
-            out.append(Issue("arrival_time", "time_range", f"Jam datang {t} di luar jam layanan 06:00-18:00."))
+        if not m or int(m.group(2)) > 59 or not start <= t <= end:
+            out.append(Issue("arrival_time", "time_range", f"Jam datang {t} di luar jam layanan {start}-{end}."))
     for name in ("rt", "rw"):
         v = values.get(name, "")
         if v and (not v.isdigit() or int(v) == 0):
@@ -106,27 +107,45 @@ def check_formats(values: dict[str, str]) -> list[Issue]:
     return out
 
 
-def check_village(values: dict[str, str]) -> list[Issue]:
-    """The village must be a desa/kelurahan of Kabupaten Sumenep."""
+def check_village(values: dict[str, str], site: dict | None = None) -> list[Issue]:
+    """The village must be a desa/kelurahan of the site's kabupaten (``site.yaml``)."""
+    site = site or forms.load_site()
     v = values.get("village", "")
-    if v and regions.canonical_village(v) is None:
-        return [Issue("village", "village_unknown", f"Desa '{v}' tidak dikenal di Kabupaten Sumenep.")]
+    if v and regions.canonical_village(v, forms.kabupaten_code(site)) is None:
+        return [Issue("village", "village_unknown", f"Desa '{v}' tidak dikenal di {site['kabupaten']}.")]
     return []
 
 
-def field_ok(name: str, value: str, today: date | None = None) -> bool:
-    """Whether a value on its own breaks no blocking rule of its field (dates, times, formats)."""
-    values = {name: value}
+def field_ok(role: str, value: str, today: date | None = None) -> bool:
+    """Whether a value on its own breaks no blocking rule of a field with this role (dates, times, formats)."""
+    values = {role: value}
     issues = check_dates(values, today or date.today()) + check_formats(values)
-    return not any(i.blocking and i.field == name for i in issues)
+    return not any(i.blocking and i.field == role for i in issues)
+
+
+def _form(form_id: str) -> FormDefinition | None:
+    try:
+        return forms.load(form_id)
+    except UnknownForm:
+        return None
 
 
 def validate_record(form_id: str, values: dict[str, str], today: date | None = None) -> list[Issue]:
-    """Every rule for a record of ``form_id``."""
+    """Every rule for a record of ``form_id`` (``values`` by field name; issues name the field).
+
+    The fields' roles come from the form's YAML; for a form that is not defined, a field whose name
+    is a role counts as that role.
+    """
     today = today or date.today()
-    out = [Issue(n, "required", "Wajib diisi.") for n in REQUIRED.get(form_id, ()) if n in values and not values[n]]
-    out += check_dates(values, today)
-    out += check_formats(values)
-    out += check_village(values)
-    out += check_nik(values.get("nik", ""), values.get("birth_date", ""), values.get("sex", ""))
-    return out
+    form = _form(form_id)
+    if form is not None:
+        role_of = {f.name: f.role for f in form.fields if f.role}
+        required = list(dict.fromkeys(f.name for f in form.fields if f.required))
+    else:
+        role_of, required = {n: n for n in values if n in ROLES}, []
+    by_role = {role_of[n]: v for n, v in values.items() if n in role_of}
+    name_of = {r: n for n, r in role_of.items()}
+    out = [Issue(n, "required", "Wajib diisi.") for n in required if n in values and not values[n]]
+    found = check_dates(by_role, today) + check_formats(by_role) + check_village(by_role)
+    found += check_nik(by_role.get("nik", ""), by_role.get("birth_date", ""), by_role.get("sex", ""))
+    return out + [Issue(name_of.get(i.field, i.field), i.rule, i.message, i.blocking) for i in found]

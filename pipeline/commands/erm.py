@@ -7,7 +7,6 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from pipeline.cli import _add_data_dir, err, register
 from pipeline.errors import BadInput, ExitCode
@@ -89,15 +88,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     st = settings.load()
     out = Path(args.out)
     with Store.open(args.data_dir) as store:
-        _, rows = planning.confirmed(store)
-        keep: list[tuple[dict[str, Any], str]] = []
-        refused: list[tuple[dict[str, Any], str]] = []
-        for r in rows:
-            if r["action"] != "insert":
-                continue
-            why = planning.stale_reason(store, r)
-            (refused if why else keep).append((r, why))
-    data = [r["data"] for r, _ in keep]
+        keep, refused = planning.sendable(store)
+    data = [r["data"] for r in keep]
     for r, why in refused:
         err(f"not exported: {r['visit_key']} (record {r['record_id']}): {why}")
     if args.format == "fhir":

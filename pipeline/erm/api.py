@@ -126,8 +126,23 @@ def confirm_plan(store: Store, user: str, plan: planning.Plan | None = None) -> 
 
 def confirmed_plan(store: Store) -> dict[str, Any] | None:
     """The latest confirmed plan: id, who, when, counts; ``None`` if there is none."""
-    rows = store.q("SELECT * FROM erm_plans ORDER BY id DESC LIMIT 1")
+    rows = store.db.q("SELECT * FROM erm_plans ORDER BY id DESC LIMIT 1")
     return dict(rows[0]) if rows else None
+
+
+def plan_fingerprint(store: Store) -> str:
+    """Changes whenever something the plan depends on changes: approvals and edits, ERM loads, decisions, the ledger."""
+    q = store.db.one
+    parts = [
+        q("SELECT COALESCE(MAX(id), 0) AS a FROM audit"),
+        q("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS m, COALESCE(SUM(version), 0) AS v FROM records "
+          "WHERE state IN ('approved', 'exported')"),
+        q("SELECT COUNT(*) AS n, COALESCE(MAX(at), '') AS m FROM erm_decisions"),
+        q("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS m FROM erm_ledger"),
+    ]
+    loads = [f"{r['kind']}{r['sha256']}{r['loaded_at']}{r['profile']}"
+             for r in store.db.q("SELECT kind, sha256, loaded_at, profile FROM erm_loads ORDER BY kind")]
+    return "|".join(":".join(str(v) for v in dict(p or {}).values()) for p in parts) + "|" + ",".join(loads)
 
 
 def ledger_rows(store: Store, target: str | None = None) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def target_of(url: str) -> str:
 
 def current(store: Store, target: str) -> dict[int, dict[str, Any]]:
     """Ledger rows of one server by record id."""
-    return {r["record_id"]: dict(r) for r in store.q("SELECT * FROM erm_ledger WHERE target=?", (target,))}
+    return {r["record_id"]: dict(r) for r in store.db.q("SELECT * FROM erm_ledger WHERE target=?", (target,))}
 
 
 def mark(store: Store, target: str, rows: list[dict[str, Any]], outcomes: list[Outcome], batch: str = "") -> None:
@@ -73,12 +73,12 @@ def entries(store: Store, target: str | None = None) -> list[dict[str, Any]]:
     if target:
         sql += " WHERE l.target=?"
         params = (target_of(target),)
-    return [dict(r) for r in store.q(sql + " ORDER BY l.updated_at DESC, l.record_id", params)]
+    return [dict(r) for r in store.db.q(sql + " ORDER BY l.updated_at DESC, l.record_id", params)]
 
 
 def events(store: Store, record_id: int) -> list[dict[str, Any]]:
     """Every step of one record's import, oldest first."""
-    return [dict(r) for r in store.q("SELECT * FROM erm_ledger_events WHERE record_id=? ORDER BY id", (record_id,))]
+    return [dict(r) for r in store.db.q("SELECT * FROM erm_ledger_events WHERE record_id=? ORDER BY id", (record_id,))]
 
 
 def counts(store: Store, target: str | None = None) -> dict[str, int]:

@@ -169,14 +169,14 @@ def _duplicates(rows: list[dict[str, Any]], key: str, report: LoadReport) -> Non
 
 def patients(store: Store) -> list[dict[str, Any]]:
     """The loaded patient master."""
-    return [dict(r) for r in store.q("SELECT * FROM erm_patients ORDER BY id")]
+    return [dict(r) for r in store.db.q("SELECT * FROM erm_patients ORDER BY id")]
 
 
 def visits(store: Store) -> list[dict[str, Any]]:
     """The loaded ERM visits."""
-    return [dict(r) for r in store.q("SELECT * FROM erm_visits ORDER BY id")]
+    return [dict(r) for r in store.db.q("SELECT * FROM erm_visits ORDER BY id")]
 
 
 def loads(store: Store) -> list[dict[str, Any]]:
     """What was loaded, from which file, when."""
-    return [dict(r) for r in store.q("SELECT * FROM erm_loads ORDER BY kind")]
+    return [dict(r) for r in store.db.q("SELECT * FROM erm_loads ORDER BY kind")]

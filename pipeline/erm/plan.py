@@ -13,12 +13,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pipeline import forms
 from pipeline.erm import master
 from pipeline.erm import normalize as nz
 from pipeline.erm.match import NEW, PATIENT_DATA, Match, match_all, name_similarity
 from pipeline.erm.settings import Settings
 from pipeline.erm.settings import load as load_settings
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, UnknownForm
 from pipeline.export import rows as export_rows
 from pipeline.store import Store
 from pipeline.store.schema import now
@@ -83,13 +84,14 @@ def reviewed_records(store: Store) -> list[dict[str, Any]]:
         out.append({"record_id": rid, "version": int(store.record(rid)["version"]), "page_id": row["page_id"] or "",
                     "form_id": row["form_id"] or "", "record_no": int(row["record"]),
                     "visit_key": visit_key(row["page_id"] or f"record{rid}", int(row["record"])),
-                    "fields": {k: str(v["value"] or "") for k, v in row["fields"].items()}})
+                    "fields": forms.values_by_role(row["form_id"] or "",
+                                                   {k: str(v["value"] or "") for k, v in row["fields"].items()})})
     return out
 
 
 def decisions(store: Store) -> dict[int, dict[str, str]]:
     """People's decisions by record id: ``patient`` (a candidate key or ``new``) and ``action``."""
-    return {r["record_id"]: dict(r) for r in store.q("SELECT * FROM erm_decisions")}
+    return {r["record_id"]: dict(r) for r in store.db.q("SELECT * FROM erm_decisions")}
 
 
 def compute(store: Store, settings: Settings | None = None) -> Plan:
@@ -126,17 +128,25 @@ def compute(store: Store, settings: Settings | None = None) -> Plan:
     return plan
 
 
+def form_kind(form_id: str) -> str:
+    """``registration`` or ``queue``, as the form's YAML says (``""`` for a form not defined here)."""
+    try:
+        return forms.load(form_id).kind
+    except UnknownForm:
+        return ""
+
+
 def same_visit_twins(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Queue-sheet rows that are the same visit as a registration form: same day, same queue number, similar name."""
     forms: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in records:
         f = r["fields"]
-        if r["form_id"] == "pendaftaran" and f.get("visit_date") and f.get("queue_no", "").isdigit():
+        if form_kind(r["form_id"]) == "registration" and f.get("visit_date") and f.get("queue_no", "").isdigit():
             forms.setdefault((f["visit_date"], int(f["queue_no"])), []).append(r)
     out = {}
     for r in records:
         f = r["fields"]
-        if r["form_id"] != "antrean" or not f.get("queue_no", "").isdigit():
+        if form_kind(r["form_id"]) != "queue" or not f.get("queue_no", "").isdigit():
             continue
         for reg in forms.get((f.get("visit_date", ""), int(f["queue_no"])), []):
             if name_similarity(f.get("name", ""), reg["fields"].get("name", "")) >= 0.8:
@@ -221,14 +231,33 @@ def confirm(store: Store, plan: Plan, user: str) -> int:
 
 def confirmed(store: Store) -> tuple[int, list[dict[str, Any]]]:
     """The latest confirmed plan: its id and rows (``data`` decoded); raises if none."""
-    rows = store.q("SELECT id FROM erm_plans ORDER BY id DESC LIMIT 1")
+    rows = store.db.q("SELECT id FROM erm_plans ORDER BY id DESC LIMIT 1")
     if not rows:
         raise BadInput("no confirmed plan yet; run 'susulan erm plan', check it, then 'susulan erm plan --confirm'")
     plan_id = int(rows[0]["id"])
     out = []
-    for r in store.q("SELECT * FROM erm_plan_rows WHERE plan_id=? ORDER BY record_id", (plan_id,)):
+    for r in store.db.q("SELECT * FROM erm_plan_rows WHERE plan_id=? ORDER BY record_id", (plan_id,)):
         out.append({**dict(r), "data": json.loads(r["data"])})
     return plan_id, out
+
+
+def sendable(store: Store) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """The confirmed plan's insert rows: those that may be sent, and those refused with why (see :func:`stale_reason`).
+
+    The one place that decides what an export or a push may carry; raises if no plan was confirmed.
+    """
+    _, rows = confirmed(store)
+    keep: list[dict[str, Any]] = []
+    refused: list[tuple[dict[str, Any], str]] = []
+    for r in rows:
+        if r["action"] != "insert":
+            continue
+        why = stale_reason(store, r)
+        if why:
+            refused.append((r, why))
+        else:
+            keep.append(r)
+    return keep, refused
 
 
 def stale_reason(store: Store, row: dict[str, Any]) -> str:

@@ -87,15 +87,12 @@ def push_lock(data_dir: Path) -> Iterator[None]:
 
 def select(store: Store, target: str, retry_rejected: bool, report: PushReport) -> list[dict[str, Any]]:
     """Confirmed insert rows that still need sending to ``target``."""
-    _, rows = planning.confirmed(store)
+    keep, refused = planning.sendable(store)
     done = ledger.current(store, target)
-    todo, refused = [], []
-    for row in (r for r in rows if r["action"] == "insert"):
-        why = planning.stale_reason(store, row)
-        if why:
-            report.refused.append(f"{row['visit_key']} (record {row['record_id']}): {why}")
-            refused.append((row, why))
-            continue
+    todo: list[dict[str, Any]] = []
+    for row, why in refused:
+        report.refused.append(f"{row['visit_key']} (record {row['record_id']}): {why}")
+    for row in keep:
         status = done.get(row["record_id"], {}).get("status")
         if status == "accepted":
             report.already += 1

@@ -55,7 +55,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
     else:
         chars = chosen or [c.topk[0][0] for c in cells]
         conf = likelihood([c.topk for c in cells], chars)
-        if chosen is None and not validate.field_ok(field.name, compose(field.kind, chars)):
+        if chosen is None and not validate.field_ok(field.role or field.name, compose(field.kind, chars)):
             found = _rule_abiding(field, cells)
             if found is not None:
                 chars, conf = found
@@ -82,7 +82,7 @@ def _rule_abiding(field: FieldDef, cells: list[CellReading]) -> tuple[list[str],
             p *= q
         seen += p
         chars = [c for c, _ in combo]
-        if validate.field_ok(field.name, compose(field.kind, chars)):
+        if validate.field_ok(field.role or field.name, compose(field.kind, chars)):
             valid += p
             if p > best_p:
                 best, best_p = chars, p

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import accept, extract, regions, validate
+from pipeline import accept, extract, forms, regions, validate
 from pipeline._exec import tesseract
 from pipeline.accept import Policy
 from pipeline.models import BOXED_KINDS, FieldDef, FieldImage, FormDefinition, Issue, Reading
@@ -77,19 +77,21 @@ def read_text(page: np.ndarray, fields: list[FieldDef], policy: Policy | None = 
 
 
 def apply_nik_agreement(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
-                        fields: dict[str, FieldDef], site_kecamatan: str = "", policy: Policy | None = None) -> None:
+                        fields: dict[str, FieldDef], site_kecamatan: str = "", policy: Policy | None = None,
+                        keys: dict[str, str] | None = None) -> None:
     """NIK and birth date/sex made to agree, then the NIK's region code weighed against where patients live.
 
     If NIK and birth date disagree, the most probable agreeing combination of top-k cell
-    readings is chosen; if they agree, both become surer. Works in place.
+    readings is chosen; if they agree, both become surer. Works in place. ``keys`` maps the roles
+    ``nik``, ``birth_date`` and ``sex`` to the fields' keys (default: keys named like the roles).
     """
-    if "nik" not in readings or "nik" not in cells:
+    nik, born, sex = ((keys or {}).get(role, role) for role in ("nik", "birth_date", "sex"))
+    if nik not in readings or nik not in cells:
         return
-    agreed = _agree(readings, cells, fields, policy)
-    readings["nik"] = boxed.with_region(readings["nik"], cells["nik"], site_kecamatan, policy)
-    if agreed and _consistent(readings["nik"].value, readings["birth_date"].value, readings["sex"].value):
-        readings["nik"], readings["birth_date"] = boxed.confirm_by_agreement(readings["nik"], readings["birth_date"],
-                                                                             policy)
+    agreed = _agree(readings, cells, fields, policy, (nik, born, sex))
+    readings[nik] = boxed.with_region(readings[nik], cells[nik], site_kecamatan, policy)
+    if agreed and _consistent(readings[nik].value, readings[born].value, readings[sex].value):
+        readings[nik], readings[born] = boxed.confirm_by_agreement(readings[nik], readings[born], policy)
 
 
 def _consistent(nik: str, born: str, sex: str) -> bool:
@@ -97,32 +99,34 @@ def _consistent(nik: str, born: str, sex: str) -> bool:
 
 
 def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]],
-           fields: dict[str, FieldDef], policy: Policy | None = None) -> bool:
+           fields: dict[str, FieldDef], policy: Policy | None = None,
+           keys: tuple[str, str, str] = ("nik", "birth_date", "sex")) -> bool:
     """Make NIK and birth date agree if they can (in place); returns whether they agree."""
-    if "birth_date" not in readings or "sex" not in readings:
+    k_nik, k_born, k_sex = keys
+    if k_born not in readings or k_sex not in readings:
         return False
-    nik, born, sex = readings["nik"].value, readings["birth_date"].value, readings["sex"].value
+    nik, born, sex = readings[k_nik].value, readings[k_born].value, readings[k_sex].value
     if len(nik) != 16 or not born:
         return False
     if _consistent(nik, born, sex):
         return True
-    found = boxed.agree_nik(cells["nik"], cells["birth_date"], sex, _consistent)
+    found = boxed.agree_nik(cells[k_nik], cells[k_born], sex, _consistent)
     if not found:
         return False
-    for key, chars in (("nik", found[0]), ("birth_date", found[1])):
+    for key, chars in ((k_nik, found[0]), (k_born, found[1])):
         r = boxed.reading(fields[key], cells[key], chars, policy)
         note = "dipilih agar NIK cocok dengan tanggal lahir dan jenis kelamin"
         readings[key] = replace(r, detail={**r.detail, "note": note})
     return True
 
 
-def canonical_village(r: Reading, policy: Policy | None = None) -> Reading:
-    """Snap a read village name to the official desa name (Kemendagri list of Kabupaten Sumenep).
+def canonical_village(r: Reading, policy: Policy | None = None, kabupaten: str = regions.SUMENEP) -> Reading:
+    """Snap a read village name to the official desa name (Kemendagri list of the site's kabupaten).
 
     An exact match (ignoring spaces) confirms every letter, so the value may be auto; a
     near match is corrected but stays for review.
     """
-    found = regions.canonical_village(r.value) if r.value else None
+    found = regions.canonical_village(r.value, kabupaten) if r.value else None
     if found is None:
         return r
     name = found[0]
@@ -147,11 +151,14 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     readings: dict[str, Reading] = {}
     readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"], policy))
     boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS], policy, model)
-    readings.update({k: canonical_village(r, policy) if r.name == "village" else r for k, (r, _) in boxes.items()})
+    villages = {f.key for f in fields if f.lexicon == "villages"}
+    kabupaten = forms.kabupaten_code(form.site)
+    readings.update({k: canonical_village(r, policy, kabupaten) if k in villages else r for k, (r, _) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"], policy))
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
-                            str(form.site.get("kecamatan_code", "")), policy)
+                            str(form.site.get("kecamatan_code", "")), policy,
+                            {f.role: f.key for f in fields if f.role in ("nik", "birth_date", "sex")})
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0

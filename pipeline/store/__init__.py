@@ -9,6 +9,7 @@ Layout (one concern per module; ``Store`` is the facade everyone else holds)::
     records.py  records, field values, issues; people's and the machine's changes (versioned, audited)
     review.py   what the review app asks: queues, grids, counts, approvals, problem pages
     users.py    staff accounts
+    learning.py reviewed cells and the versions of a clinic's adaptations
     facade.py   ``Store`` = the repositories above over one ``Database``
 
 Conventions:
@@ -25,6 +26,11 @@ Conventions:
 - **A transaction per user action**: ``with store.tx():`` around several store calls makes them one
   transaction (``tx`` is re-entrant: inner ones join the outer, which commits at its end or rolls
   back on any exception).
+- **Concurrency**: a change that checks a version reads the row with ``c.one(..., for_update=True)``
+  (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already holds its one write lock);
+  ``c.lock(table)`` before a ``SELECT MAX(...)`` that decides what to insert. A claim is one atomic
+  statement on both backends: ``c.q("UPDATE pages SET status='running' WHERE id=? AND status='pending'
+  RETURNING id", ...)`` (PostgreSQL re-checks the ``WHERE`` after waiting for a row lock).
 - **Every change is audited** through :func:`pipeline.store.audit.write`, inside the transaction
   that makes the change.
 - **A migration**: append ``("NNNN_what", "SQL; SQL")`` to ``schema.MIGRATIONS`` with the next

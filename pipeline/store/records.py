@@ -178,6 +178,11 @@ class RecordsRepo:
                       "updated_at=? WHERE id=?", (state, flagged, user, at, record_id))
             audit.write(c, user, "state", record_id=record_id, old=row["state"], new=state, note=note, at=at)
 
+    def machine_changes(self) -> int:
+        """How many values the software has changed itself so far (audit action ``machine``)."""
+        row = self.db.one("SELECT COUNT(*) AS n FROM audit WHERE action = 'machine'")
+        return int(row["n"]) if row else 0
+
     def history(self, record_id: int) -> list[Row]:
         """Audit rows of a record, oldest first."""
         return audit.of_record(self.db, record_id)

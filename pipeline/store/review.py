@@ -198,6 +198,36 @@ def approve_confident(store: Store, user: str) -> tuple[int, int]:
     return approved, int(remaining)
 
 
+# --- what the screens offer ----------------------------------------------------------------------
+
+
+def forms_present(store: Store) -> list[str]:
+    """Form ids that have records, sorted (the choices of the screens' form selector)."""
+    return [r["form_id"] for r in store.db.q(
+        "SELECT DISTINCT p.form_id FROM records r JOIN pages p ON p.id = r.page_id ORDER BY p.form_id")]
+
+
+def latest_version(store: Store, form_id: str) -> int | None:
+    """The highest version of ``form_id`` among read pages, or None if none was read."""
+    row = store.db.one("SELECT MAX(version) AS v FROM pages WHERE form_id = ?", (form_id,))
+    return None if row is None or row["v"] is None else int(row["v"])
+
+
+def record_state(store: Store, record_id: int) -> str | None:
+    """A record's review state now, or None if it no longer exists (its page was re-read)."""
+    row = store.db.one("SELECT state FROM records WHERE id = ?", (record_id,))
+    return None if row is None else str(row["state"])
+
+
+def count_records(store: Store, states: tuple[str, ...], form_id: str | None = None) -> int:
+    """Records in ``states`` (of one form, or all)."""
+    marks = ",".join("?" * len(states))
+    row = store.db.one(f"SELECT COUNT(*) AS n FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state IN "
+                       f"({marks})" + (" AND p.form_id = ?" if form_id else ""),
+                       (*states, *((form_id,) if form_id else ())))
+    return int(row["n"]) if row else 0
+
+
 # --- queues --------------------------------------------------------------------------------------
 
 

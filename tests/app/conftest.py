@@ -173,15 +173,15 @@ class Factory:
                                                           unsure={(3, "name"): ("MOH H0LILI", 0.5)})[0]
         page_id = self.store.record(first)["page_id"]
         form = forms.load(form_id)
-        rows = self.store.q("SELECT * FROM fields WHERE page_id=? ORDER BY id", (page_id,))
+        rows = self.store.db.q("SELECT * FROM fields WHERE page_id=? ORDER BY id", (page_id,))
         readings = tuple(Reading(r["name"], r["record_no"], r["kind"], r["machine_value"], r["confidence"],
                                  r["status"], r["engine"]) for r in rows)
         images = tuple(FieldImage(r["name"], r["record_no"], r["crop"], (), tuple(json.loads(r["box"])))
                        for r in rows)
         records = tuple(sorted({r["record_no"] for r in rows if r["record_no"] is not None}))
-        issues = tuple((self.store.q("SELECT record_no FROM records WHERE id=?", (i["record_id"],))[0][0],
+        issues = tuple((self.store.db.q("SELECT record_no FROM records WHERE id=?", (i["record_id"],))[0][0],
                         Issue(i["field"], i["rule"], i["message"], bool(i["blocking"])))
-                       for i in self.store.q("SELECT * FROM issues WHERE record_id IN "
+                       for i in self.store.db.q("SELECT * FROM issues WHERE record_id IN "
                                              "(SELECT id FROM records WHERE page_id=?)", (page_id,)))
         jpeg = (self.store.data_dir / self.store.page(page_id)["image_path"]).read_bytes()
         result = PageResult("done", identified_by="qr", readings=readings, images=images, records=records,

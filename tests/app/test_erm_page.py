@@ -93,7 +93,7 @@ def test_decisions_change_the_plan_then_confirm_offers_downloads(app_env: Path,
     with Store.open(app_env) as store:
         row = next(r for r in api.plan_rows(store) if r["record_id"] == twins)
         assert (row["patient_key"], row["decided_by"]) == (world.twins[1], "budi")
-        audit = store.q("SELECT action, user, note FROM audit WHERE action LIKE 'erm_%' ORDER BY id")
+        audit = store.db.q("SELECT action, user, note FROM audit WHERE action LIKE 'erm_%' ORDER BY id")
         assert [tuple(a) for a in audit] == [("erm_patient", "budi", ""), ("erm_patient", "budi", ""),
                                              ("erm_action", "budi", "dua poli hari itu")]
     assert not at.get("download_button")

@@ -152,3 +152,20 @@ def test_simultaneous_saves_of_one_version_let_exactly_one_win(factory: Factory,
     assert sorted(outcome) == ["conflict"] * 7 + ["saved"]
     assert factory.store.field(name["id"])["version"] == name["version"] + 1
     assert [h["action"] for h in factory.store.history(rid)].count("set") == 1
+
+
+def test_what_the_screens_offer(factory: Factory) -> None:
+    from pipeline.erm import api
+
+    store = factory.store
+    assert rv.forms_present(store) == [] and rv.latest_version(store, "antrean") is None
+    rid = factory.pendaftaran()
+    rows = factory.antrean([queue_row(), queue_row(queue_no="002")])
+    assert rv.forms_present(store) == ["antrean", "pendaftaran"]
+    assert rv.latest_version(store, "antrean") == 1
+    assert rv.record_state(store, rid) == "review" and rv.record_state(store, 10**6) is None
+    before = api.plan_fingerprint(store)
+    rv.approve(store, rid, "ani")
+    assert rv.count_records(store, ("approved",)) == 1
+    assert rv.count_records(store, ("review",), "antrean") == len(rows)
+    assert api.plan_fingerprint(store) != before

@@ -73,7 +73,7 @@ def test_decisions_settle_conflicts_and_are_audited(world):
         with pytest.raises(BadInput):
             api.decide_action(store, world.ids["twins"], "maybe", "siti")
         p = api.current_plan(store)
-        audit = store.q("SELECT action, user FROM audit WHERE action LIKE 'erm_%'")
+        audit = store.db.q("SELECT action, user FROM audit WHERE action LIKE 'erm_%'")
     rows = {r.visit_key: r for r in p.rows}
     assert rows[world.keys["twins"]].patient_key == world.twins[1]
     assert rows[world.keys["twins"]].match.decided_by == "siti"
@@ -92,7 +92,7 @@ def test_decide_new_makes_its_own_patient(world):
 def test_plan_is_written_only_on_confirm_and_stale_rows_are_refused(world):
     with Store.open(world.data_dir) as store:
         p = plan.compute(store, load_settings())
-        assert store.q("SELECT COUNT(*) AS n FROM erm_plans")[0]["n"] == 0
+        assert store.db.q("SELECT COUNT(*) AS n FROM erm_plans")[0]["n"] == 0
         with pytest.raises(BadInput, match="no confirmed plan"):
             plan.confirmed(store)
         plan_id = plan.confirm(store, p, "siti")

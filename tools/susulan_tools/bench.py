@@ -102,9 +102,10 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
     cpu1, peak = _rusage()
     with Store.open(data) as store:
         exported = rows.rows(store)
-        page_rows = store.q("SELECT status FROM pages")
+        by_status = store.status_counts()["pages"]
     truth_pages = {(t["source"]["file"], t["source"]["page"]) for t in truth}
-    done = sum(p["status"] == "done" for p in page_rows)
+    done = sum(p["n"] for p in by_status if p["status"] == "done")
+    page_rows = [p["status"] for p in by_status for _ in range(p["n"])]
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "pages": len(truth_pages), "identified_aligned": done / max(len(truth_pages), 1),
