@@ -11,7 +11,7 @@ TEST_APT_PKGS := chromium postgresql
 DATA ?= susulan-data
 PORT ?= 8501
 
-.PHONY: demo test system-deps test-system-deps venv lint bench clean
+.PHONY: demo test system-deps test-system-deps venv lint bench review-bench clean
 
 system-deps:
 	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +46,9 @@ lint: venv
 
 bench: system-deps venv
 	$(BIN)/susulan bench --pages 60
+
+review-bench: test-system-deps venv
+	$(BIN)/susulan bench --review
 
 clean:
 	rm -rf $(VENV) $(DATA)

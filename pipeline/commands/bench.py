@@ -27,13 +27,18 @@ def tools(module: str) -> ModuleType:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.learning:
         learning = tools("learning_bench")
-        result = learning.run_learning_bench(args.pages, args.records, jobs=args.jobs,
+        result = learning.run_learning_bench(args.pages or 60, args.records, jobs=args.jobs,
                                              keep=Path(args.keep) if args.keep else None)
         print(learning.report(result))
         return ExitCode.OK
+    if args.review:
+        review_bench = tools("review_bench")
+        seed = review_bench.REVIEW_BENCH_SEED if args.seed is None else args.seed
+        print(review_bench.run(args.pages or 12, seed, args.screens, Path(args.keep) if args.keep else None))
+        return ExitCode.OK
     bench = tools("bench")
     seed = bench.BENCH_SEED if args.seed is None else args.seed
-    result = bench.run_bench(args.pages, seed, args.jobs, Path(args.keep) if args.keep else None)
+    result = bench.run_bench(args.pages or 60, seed, args.jobs, Path(args.keep) if args.keep else None)
     print(bench.report(result))
     return ExitCode.OK
 
@@ -41,11 +46,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 @register
 def add(sub: argparse._SubParsersAction) -> None:
     """Register ``bench``."""
-    p = sub.add_parser("bench", help="generate a fresh sample set, ingest it, print speed and accuracy (dev tools)")
-    p.add_argument("--pages", type=int, default=60, help="pages to generate (default 60)")
+    p = sub.add_parser("bench", help="generate a fresh sample set, ingest it, print speed and accuracy "
+                       "(--review: a simulated clerk reviews it in the real app) (dev tools)")
+    p.add_argument("--review", action="store_true",
+                   help="review benchmark: drive the review app in headless Chromium, print keys, clicks, latency "
+                        "and keystroke-level seconds per form; last line JSON")
+    p.add_argument("--pages", type=int, default=None, help="pages to generate (default 60; --review: 12; "
+                   "--learning: per set, 60)")
     p.add_argument("--seed", type=int, default=None, help="sample seed (default: the held-out bench seed)")
+    p.add_argument("--screens", type=int, default=None,
+                   help="--review: stop after this many review screens (default: the whole queue)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
-    p.add_argument("--keep", default=None, help="keep scans and data in this folder")
+    p.add_argument("--keep", default=None, help="keep scans and data in this folder (--review: reused "
+                   "when it already holds the batch)")
     p.add_argument("--learning", action="store_true",
                    help="instead: the gain from learning the clinic's hands (same writers' pages before and after "
                         "--records reviewed records; --pages per set)")

@@ -10,14 +10,10 @@ log, saves screenshots to ``test-artifacts/`` and prints keys, clicks and second
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import forms
+from pipeline.review_bench import served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -43,12 +40,6 @@ def susulan(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProce
                           timeout=300)
     assert proc.returncode in ok, f"susulan {' '.join(args)} -> {proc.returncode}\n{proc.stderr}"
     return proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -73,31 +64,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     for line in (scans / "truth.jsonl").read_text().splitlines():
         row = json.loads(line)
         truth[(row["page_id"], row["record"])] = row["fields"]
-    port = free_port()
-    log = (base / "server.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "SUSULAN_DATA_DIR"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "--data-dir", str(data), "--port",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (base / "server.log").read_text()
-            time.sleep(0.3)
+    with served(data, log=base / "server.log") as url:
         yield Server(url, data, truth)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 @dataclass

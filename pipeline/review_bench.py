@@ -1,0 +1,491 @@
+"""Review benchmark (``susulan bench --review``): a simulated clerk checks a generated batch in the real app.
+
+A fresh batch is generated (``susulan samples make``) and ingested; ``susulan review`` is
+started as a process and driven in headless Chromium (``/usr/bin/chromium``, 1366×768).
+The clerk opens *Periksa per formulir* and works keyboard-first, the way the screen asks:
+for every value in the Enter flow it compares with the paper (the generator's
+``truth.jsonl``) and presses Enter, takes a listed suggestion with its key, or types the
+true value; a wrong value that is shown but not in the Enter flow is clicked and retyped;
+then it approves (or flags, when a rule still fails) until the queue is empty.
+
+Keystroke-level model (Card, Moran & Newell) per screen: K = 0.28 s a key (a chord such
+as Alt+1 counts two keys), P = 1.1 s to point (a click is P + K), M = 1.35 s a mental
+check: one per value in the Enter flow and one per screen for the glance over the values
+shown as sure and the decision to approve; plus the app's measured latency on every
+action that waits for it. A queue sheet's time is the sum of its screens.
+
+The last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KEY_S, POINT_S, MENTAL_S = 0.28, 1.1, 1.35
+REVIEW_BENCH_SEED = 1212
+"""Seed of the review benchmark batch (used nowhere else)."""
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1366, "height": 768}
+USER, PASSWORD = "klerk", "bench-kata-sandi-panjang"
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+
+SCREEN_JS = """() => {
+  const c = window.__susulan;
+  if (!c) return null;
+  const ids = new Set();
+  const visible = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0
+    && getComputedStyle(el).visibility !== 'hidden'; };
+  for (const el of document.querySelectorAll('[data-field-id]')) if (visible(el)) ids.add(+el.dataset.fieldId);
+  for (const el of document.querySelectorAll('[class*="st-key-f"]')) {
+    const k = [...el.classList].find((x) => /^st-key-f\\d+v\\d+$/.test(x));
+    if (k && visible(el)) ids.add(parseInt(k.slice(8), 10));
+  }
+  return {record: c.record, records: c.records || [c.record], shown: [...ids]};
+}"""
+FOCUS_JS = """() => {
+  const el = document.activeElement;
+  const c = window.__susulan;
+  let id = null;
+  const holder = el && el.closest ? el.closest('[data-field-id]') : null;
+  if (holder) id = +holder.dataset.fieldId;
+  else if (el && el.closest) {
+    const box = el.closest('[class*="st-key-f"]');
+    const k = box ? [...box.classList].find((x) => /^st-key-f\\d+v\\d+$/.test(x)) : null;
+    if (k) id = parseInt(k.slice(8), 10);
+  }
+  const sugg = holder ? [...holder.querySelectorAll('[data-suggestion]')].map((s) => s.dataset.suggestion) : [];
+  return {field: id, type: el ? (el.type || el.tagName) : null, value: el ? el.value : null,
+          record: c ? c.record : null, suggestions: sugg};
+}"""
+READY_JS = """(prev) => {
+  const c = window.__susulan;
+  if (document.querySelector('RUNNING')) return false;
+  if (!c) return document.body.innerText.includes('tidak ada formulir lagi') ? 'done' : false;
+  if (c.record === prev) return false;
+  const el = document.activeElement;
+  if (!el || !el.closest) return false;
+  return !!(el.closest('[data-field-id]') || el.closest('[class*="st-key-f"]') || el.closest('.st-key-' + c.approve));
+}""".replace("RUNNING", RUNNING)
+
+
+@dataclass
+class Screen:
+    """What the clerk did on one screen (one record, or one whole sheet)."""
+
+    record_ids: list[int]
+    page_key: str
+    form_id: str
+    asked: int = 0
+    keys: int = 0
+    points: int = 0
+    corrected: int = 0
+    suggestions_taken: int = 0
+    fixes: list[str] = field(default_factory=list)
+    shown: set[int] = field(default_factory=set)
+    latency: list[tuple[str, float]] = field(default_factory=list)
+    outcome: str = ""
+
+    def klm_seconds(self) -> float:
+        """Keystroke-level time of this screen, app latency included."""
+        return (self.keys * KEY_S + self.points * POINT_S + (self.asked + 1) * MENTAL_S
+                + sum(s for _, s in self.latency))
+
+
+@dataclass
+class Batch:
+    """A generated, ingested batch and its ground truth."""
+
+    scans: Path
+    data: Path
+    truth: dict[tuple[str, int], dict[str, str]]
+
+
+def _cli(*args: str, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env)
+    if proc.returncode not in ok:
+        raise RuntimeError(f"susulan {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def make_batch(base: Path, pages: int, seed: int) -> Batch:
+    """Generate and ingest ``pages`` sample pages into ``base/data`` (reused if already there)."""
+    scans, pristine = base / "scans", base / "pristine"
+    if not (pristine / "susulan.db").exists():
+        _cli("samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed))
+        _cli("ingest", str(scans), "--data-dir", str(pristine), ok=(0, 4))
+        pw = base / "pw"
+        pw.write_text(PASSWORD + "\n")
+        _cli("users", "add", USER, "--role", "reviewer", "--password-file", str(pw), "--data-dir", str(pristine))
+    data = base / "data"
+    if data.exists():
+        shutil.rmtree(data)
+    shutil.copytree(pristine, data)
+    truth = {}
+    for line in (scans / "truth.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        truth[(row["page_id"], row["record"])] = row["fields"]
+    return Batch(scans, data, truth)
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(data: Path, port: int | None = None, log: Path | None = None) -> Iterator[str]:
+    """``susulan review`` on ``data`` as a process; yields its URL once ``/_stcore/health`` answers."""
+    port = port or free_port()
+    out = open(log or os.devnull, "w")  # noqa: SIM115 (closed below)
+    env = {k: v for k, v in os.environ.items() if k != "SUSULAN_DATA_DIR"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "--data-dir", str(data), "--port",
+                             str(port)], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"review app did not start (see {log})")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out.close()
+
+
+def typed(kind: str, value: str) -> str:
+    """How a clerk writes a stored value (dates as tgl-bln-tahun)."""
+    if kind == "date" and len(value) == 10 and value[4] == "-":
+        return f"{value[8:10]}-{value[5:7]}-{value[:4]}"
+    return value
+
+
+class Clerk:
+    """Works through the per-form queue with the keyboard, as the screen asks, and counts what it did."""
+
+    def __init__(self, page: Any, batch: Batch) -> None:
+        self.page = page
+        self.batch = batch
+        self.db = sqlite3.connect(f"file:{batch.data / 'susulan.db'}?mode=ro", uri=True)
+        self.db.row_factory = sqlite3.Row
+        self.seen: set[int] = set()
+        self.screens: list[Screen] = []
+
+    def login(self, url: str) -> None:
+        """Log in and wait for the overview."""
+        p = self.page
+        p.goto(url)
+        p.get_by_label("Nama pengguna").fill(USER)
+        p.get_by_label("Kata sandi").fill(PASSWORD)
+        p.keyboard.press("Enter")
+        p.get_by_text("Halaman terbaca", exact=True).wait_for()
+
+    def open_queue(self) -> float:
+        """Open *Periksa per formulir*; seconds until the first form is ready."""
+        start = time.perf_counter()
+        self.page.get_by_role("link", name="Periksa per formulir").click()
+        self.wait_ready(None)
+        return time.perf_counter() - start
+
+    def wait_ready(self, prev: int | None) -> str:
+        """Wait until a form other than ``prev`` is on screen with the focus placed (or the queue is done)."""
+        handle = self.page.wait_for_function(READY_JS, arg=prev, timeout=60000, polling=20)
+        return "done" if handle.json_value() == "done" else "ready"
+
+    def field(self, field_id: int) -> sqlite3.Row:
+        """A field's stored row, with its page and the row it belongs to."""
+        return self.db.execute(
+            "SELECT x.id, x.name, x.kind, x.final_value, x.record_no, p.page_key, p.form_id FROM fields x "
+            "JOIN pages p ON p.id = x.page_id WHERE x.id = ?", (field_id,)).fetchone()
+
+    def truth_of(self, f: sqlite3.Row) -> str | None:
+        """What the paper says for a field (page-level fields: as written for the first row)."""
+        row = self.batch.truth.get((f["page_key"], f["record_no"] if f["record_no"] is not None else 0))
+        return None if row is None else row.get(f["name"], "")
+
+    def review_screen(self) -> Screen | None:
+        """Check the form on screen and approve it; None when the queue is empty."""
+        p = self.page
+        state = p.evaluate(SCREEN_JS)
+        if state is None:
+            return None
+        first = self.db.execute("SELECT p.page_key, p.form_id FROM records r JOIN pages p ON p.id = r.page_id "
+                                "WHERE r.id = ?", (state["record"],)).fetchone()
+        screen = Screen(list(state["records"]), first["page_key"], first["form_id"])
+        screen.shown.update(state["shown"])
+        asked: set[int] = set()
+        while True:
+            focus = p.evaluate(FOCUS_JS)
+            if focus["record"] != state["record"]:
+                break
+            fid = focus["field"]
+            if fid is None or fid in asked:
+                self._fix_shown(screen, asked, state["record"])
+                if p.evaluate(FOCUS_JS)["record"] == state["record"]:
+                    self._approve(screen, state["record"])
+                break
+            asked.add(fid)
+            screen.asked += 1
+            self._answer(screen, fid, focus)
+            self._wait_moved(screen, state["record"], fid)
+            if p.get_by_text("belum bisa disetujui").count():
+                p.keyboard.press("Alt+T")
+                screen.keys += 2
+                self._wait_next(screen, state["record"], "flag")
+                screen.outcome = "flagged"
+                break
+        screen.shown.update(asked)
+        self.seen.update(screen.shown)
+        screen.outcome = screen.outcome or "approved"
+        self.screens.append(screen)
+        return screen
+
+    def _answer(self, screen: Screen, fid: int, focus: dict[str, Any]) -> None:
+        """Confirm, pick, or correct the focused value."""
+        p = self.page
+        f = self.field(fid)
+        want = self.truth_of(f)
+        if want is None:
+            want = f["final_value"]
+        if focus["type"] == "radio":
+            options = self._options(f)
+            p.keyboard.press(str(options.index(want) + 1) if want in options else "0")
+            screen.keys += 1
+            if want != f["final_value"]:
+                screen.corrected += 1
+                screen.fixes.append(f"{f['name']}:tick")
+        elif typed(f["kind"], want) != (focus["value"] or ""):
+            screen.corrected += 1
+            shown = [typed(f["kind"], s) for s in focus["suggestions"]]
+            if typed(f["kind"], want) in shown:
+                p.keyboard.press(f"Alt+{shown.index(typed(f['kind'], want)) + 1}")
+                screen.keys += 2
+                screen.suggestions_taken += 1
+                screen.fixes.append(f"{f['name']}:alt")
+            else:
+                screen.fixes.append(f"{f['name']}:typed")
+                p.keyboard.press("Control+A")
+                p.keyboard.type(typed(f["kind"], want))
+                screen.keys += 2 + len(typed(f["kind"], want))
+        p.keyboard.press("Enter")
+        screen.keys += 1
+
+    def _options(self, f: sqlite3.Row) -> list[str]:
+        from pipeline import forms
+
+        form = forms.load(f["form_id"])
+        return next([o.value for o in fd.options] for fd in form.fields if fd.name == f["name"])
+
+    def _fix_shown(self, screen: Screen, asked: set[int], record: int) -> None:
+        """Correct wrong values that are shown but were not in the Enter flow (click, retype)."""
+        p = self.page
+        for fid in sorted(screen.shown - asked):
+            f = self.field(fid)
+            want = self.truth_of(f)
+            if want is None or want == f["final_value"]:
+                continue
+            target = p.locator(f'[data-field-id="{fid}"] input, [class*="st-key-f{fid}v"] input').first
+            if not target.count() or not target.is_visible():
+                continue
+            target.click()
+            screen.points += 1
+            screen.keys += 1
+            screen.corrected += 1
+            screen.fixes.append(f"{f['name']}:clicked")
+            if f["kind"] == "choice":
+                options = self._options(f)
+                p.keyboard.press(str(options.index(want) + 1) if want in options else "0")
+                screen.keys += 1
+            else:
+                p.keyboard.press("Control+A")
+                p.keyboard.type(typed(f["kind"], want))
+                screen.keys += 2 + len(typed(f["kind"], want))
+
+    def _approve(self, screen: Screen, record: int) -> None:
+        """Approve with the keyboard: the focus is on the approve button (or Enter approves)."""
+        p = self.page
+        button = p.get_by_role("button", name="Setujui formulir")
+        if button.count():
+            button.first.focus()
+        p.keyboard.press("Enter")
+        screen.keys += 1
+        self._wait_next(screen, record, "approve")
+
+    def _wait_moved(self, screen: Screen, record: int, fid: int) -> None:
+        """After Enter: the focus moves to the next value (client side) or the form is approved."""
+        start = time.perf_counter()
+        self.page.wait_for_function(
+            "([r, f]) => { const c = window.__susulan; if (!c || c.record !== r) return true;"
+            f" const s = ({FOCUS_JS})(); const el = document.activeElement;"
+            " return (s.field !== null && s.field !== f) || !!(el && el.closest && el.closest('.st-key-' + c.approve))"
+            " || document.body.innerText.includes('belum bisa disetujui'); }",
+            arg=[record, fid], timeout=60000, polling=20)
+        if self.page.evaluate(FOCUS_JS)["record"] != record:
+            self._finish_wait(screen, record, start, "approve")
+        else:
+            screen.latency.append(("enter", time.perf_counter() - start))
+
+    def _wait_next(self, screen: Screen, record: int, action: str) -> None:
+        self._finish_wait(screen, record, time.perf_counter(), action)
+
+    def _finish_wait(self, screen: Screen, record: int, start: float, action: str) -> None:
+        self.wait_ready(record)
+        screen.latency.append((action, time.perf_counter() - start))
+
+
+def never_shown(clerk: Clerk, batch: Batch, approved_only: bool = True) -> int:
+    """Wrong machine values (as stored before review) of approved records that no screen showed."""
+    pristine = sqlite3.connect(f"file:{batch.data.parent / 'pristine' / 'susulan.db'}?mode=ro", uri=True)
+    final = sqlite3.connect(f"file:{batch.data / 'susulan.db'}?mode=ro", uri=True)
+    approved = {r[0] for r in final.execute("SELECT id FROM records WHERE state IN ('approved', 'exported')")}
+    n = 0
+    for fid, name, rec_no, page_key, value, rid in pristine.execute(
+            "SELECT x.id, x.name, x.record_no, p.page_key, x.final_value, r.id FROM fields x "
+            "JOIN pages p ON p.id = x.page_id JOIN records r ON r.page_id = x.page_id "
+            "AND (x.record_no = r.record_no OR x.record_no IS NULL)"):
+        row = batch.truth.get((page_key, rec_no if rec_no is not None else 0))
+        if row is None or row.get(name, "") == value or fid in clerk.seen:
+            continue
+        if approved_only and rid not in approved:
+            continue
+        n += 1
+    return n
+
+
+def wrong_exported(batch: Batch) -> int:
+    """Values of approved records that differ from the paper."""
+    db = sqlite3.connect(f"file:{batch.data / 'susulan.db'}?mode=ro", uri=True)
+    n = 0
+    for name, rec_no, page_key, value in db.execute(
+            "SELECT x.name, r.record_no, p.page_key, x.final_value FROM fields x JOIN pages p ON p.id = x.page_id "
+            "JOIN records r ON r.page_id = x.page_id AND (x.record_no = r.record_no OR x.record_no IS NULL) "
+            "WHERE r.state IN ('approved', 'exported')"):
+        row = batch.truth.get((page_key, rec_no))
+        n += row is not None and row.get(name, "") != value
+    return n
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds: float) -> dict[str, Any]:
+    """The benchmark's figures."""
+    per_sheet: dict[str, list[Screen]] = defaultdict(list)
+    for s in clerk.screens:
+        per_sheet[s.page_key].append(s)
+    reg = [sum(x.klm_seconds() for x in v) for k, v in per_sheet.items() if v[0].form_id == "pendaftaran"]
+    queue = [sum(x.klm_seconds() for x in v) for k, v in per_sheet.items() if v[0].form_id == "antrean"]
+    approve = [s for sc in clerk.screens for a, s in sc.latency if a in ("approve", "flag")]
+    enter = [s for sc in clerk.screens for a, s in sc.latency if a == "enter"]
+    screens = clerk.screens
+    return {
+        "pages_in_store": pages, "screens": len(screens), "sheets_reviewed": len(per_sheet),
+        "registration_forms": len(reg), "queue_sheets": len(queue),
+        "values_asked": sum(s.asked for s in screens), "values_shown": sum(len(s.shown) for s in screens),
+        "corrected": sum(s.corrected for s in screens),
+        "suggestions_taken": sum(s.suggestions_taken for s in screens),
+        "keys": sum(s.keys for s in screens), "clicks": sum(s.points for s in screens),
+        "flagged": sum(s.outcome == "flagged" for s in screens),
+        "klm_s_per_registration_form": round(statistics.mean(reg), 2) if reg else None,
+        "klm_s_per_queue_sheet": round(statistics.mean(queue), 2) if queue else None,
+        "latency_p50_s": round(_pct(approve, 0.5), 3), "latency_p95_s": round(_pct(approve, 0.95), 3),
+        "latency_max_s": round(max(approve, default=0.0), 3),
+        "enter_latency_p50_s": round(_pct(enter, 0.5), 3), "first_load_s": round(first_load, 3),
+        "wrong_values_never_shown": never_shown(clerk, batch),
+        "wrong_values_exported": wrong_exported(batch),
+        "wall_s": round(seconds, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+
+
+def report(figures: dict[str, Any], clerk: Clerk) -> str:
+    """Human-readable lines, then the JSON object as the last line."""
+    lines = ["screen                       form         asked fixed keys clicks  latency  KLM s  outcome"]
+    for s in clerk.screens:
+        lat = sum(x for _, x in s.latency)
+        lines.append(f"{s.page_key[:28]:28} {s.form_id:12} {s.asked:5} {s.corrected:5} {s.keys:4} {s.points:6} "
+                     f"{lat:8.2f} {s.klm_seconds():6.1f}  {s.outcome} {' '.join(s.fixes)}")
+    lines.append("")
+    lines.append(f"KLM per registration form: {figures['klm_s_per_registration_form']} s "
+                 f"({figures['registration_forms']} forms); per queue sheet: {figures['klm_s_per_queue_sheet']} s "
+                 f"({figures['queue_sheets']} sheets)")
+    lines.append(f"approve -> next form ready: p50 {figures['latency_p50_s']} s, p95 {figures['latency_p95_s']} s, "
+                 f"max {figures['latency_max_s']} s; first load {figures['first_load_s']} s "
+                 f"({figures['pages_in_store']} pages in the store)")
+    lines.append(f"wrong values never shown to the reviewer: {figures['wrong_values_never_shown']}; "
+                 f"wrong values in approved records: {figures['wrong_values_exported']}")
+    lines.append(json.dumps(figures, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None, keep: Path | None = None,
+        headed_log: Path | None = None) -> str:
+    """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    tmp = None if keep else tempfile.TemporaryDirectory(prefix="susulan-review-bench-")
+    base = keep or Path(tmp.name)  # type: ignore[union-attr]
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        batch = make_batch(base, pages, seed)
+        start = time.perf_counter()
+        with served(batch.data, log=base / "server.log") as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60000)
+            clerk = Clerk(page, batch)
+            clerk.login(url)
+            first_load = clerk.open_queue()
+            try:
+                while max_screens is None or len(clerk.screens) < max_screens:
+                    if clerk.review_screen() is None:
+                        break
+            except Exception:
+                page.screenshot(path=str(base / "failure.png"), full_page=True)
+                print(f"failed on screen {len(clerk.screens) + 1}; focus {page.evaluate(FOCUS_JS)}; "
+                      f"screenshot {base / 'failure.png'}", file=sys.stderr)
+                raise
+            browser.close()
+        return report(summarize(clerk, batch, first_load, pages, time.perf_counter() - start), clerk)
+    finally:
+        if tmp:
+            tmp.cleanup()
