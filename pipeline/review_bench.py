@@ -47,6 +47,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1366, "height": 768}
 USER, PASSWORD = "klerk", "bench-kata-sandi-panjang"
+STUCK_S = 20
+"""A screen on which the focus goes nowhere for this long is skipped (Alt+L) and counted as stuck."""
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
 
 SCREEN_JS = """() => {
@@ -60,7 +62,7 @@ SCREEN_JS = """() => {
     const k = [...el.classList].find((x) => /^st-key-f\\d+v\\d+$/.test(x));
     if (k && visible(el)) ids.add(parseInt(k.slice(8), 10));
   }
-  return {record: c.record, records: c.records || [c.record], shown: [...ids]};
+  return {record: c.record, page: c.page || null, records: c.records || [c.record], shown: [...ids]};
 }"""
 FOCUS_JS = """() => {
   const el = document.activeElement;
@@ -74,18 +76,23 @@ FOCUS_JS = """() => {
     if (k) id = parseInt(k.slice(8), 10);
   }
   const sugg = holder ? [...holder.querySelectorAll('[data-suggestion]')].map((s) => s.dataset.suggestion) : [];
-  return {field: id, type: el ? (el.type || el.tagName) : null, value: el ? el.value : null,
-          record: c ? c.record : null, suggestions: sugg};
+  const all = !!(el && el.value !== undefined && el.selectionStart === 0 && el.selectionEnd === el.value.length);
+  const approve = !!(el && el.closest && (el.closest('[data-action="approve"]')
+    || (c && c.approve && el.closest('.st-key-' + c.approve))));
+  return {field: id, type: el ? (el.type || el.tagName) : null, value: el ? el.value : null, selected: all,
+          record: c ? c.record : null, suggestions: sugg, approve};
 }"""
 READY_JS = """(prev) => {
   const c = window.__susulan;
-  if (document.querySelector('RUNNING')) return false;
   if (!c) return document.body.innerText.includes('tidak ada formulir lagi') ? 'done' : false;
   if (c.record === prev) return false;
+  if (!c.ready && document.querySelector('RUNNING')) return false;
   const el = document.activeElement;
   if (!el || !el.closest) return false;
-  return !!(el.closest('[data-field-id]') || el.closest('[class*="st-key-f"]') || el.closest('.st-key-' + c.approve));
+  return !!(el.closest('[data-field-id]') || el.closest('[class*="st-key-f"]')
+    || el.closest('[data-action="approve"]') || (c.approve && el.closest('.st-key-' + c.approve)));
 }""".replace("RUNNING", RUNNING)
+BLOCKED_JS = "() => document.body.innerText.toLowerCase().includes('belum bisa disetujui')"
 
 
 @dataclass
@@ -203,6 +210,19 @@ class Clerk:
         self.db.row_factory = sqlite3.Row
         self.seen: set[int] = set()
         self.screens: list[Screen] = []
+        self.acks: list[tuple[str, float]] = []
+        """(action, ms) from the page: how long the server took to confirm each action sent in the background."""
+
+    def snapshot(self, folder: Path) -> None:
+        """Screenshot the screen once per form kind (``review-<form>.png``), as the clerk first sees it."""
+        state = self.page.evaluate(SCREEN_JS)
+        if not state:
+            return
+        row = self.db.execute("SELECT form_id FROM pages WHERE id = ?", (state.get("page") or 0,)).fetchone()
+        path = folder / f"review-{row[0] if row else 'form'}.png"
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(path))
 
     def login(self, url: str) -> None:
         """Log in and wait for the overview."""
@@ -211,7 +231,7 @@ class Clerk:
         p.get_by_label("Nama pengguna").fill(USER)
         p.get_by_label("Kata sandi").fill(PASSWORD)
         p.keyboard.press("Enter")
-        p.get_by_text("Halaman terbaca", exact=True).wait_for()
+        p.get_by_role("link", name="Periksa per formulir").wait_for()
 
     def open_queue(self) -> float:
         """Open *Periksa per formulir*; seconds until the first form is ready."""
@@ -238,12 +258,16 @@ class Clerk:
 
     def review_screen(self) -> Screen | None:
         """Check the form on screen and approve it; None when the queue is empty."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         p = self.page
         state = p.evaluate(SCREEN_JS)
         if state is None:
             return None
-        first = self.db.execute("SELECT p.page_key, p.form_id FROM records r JOIN pages p ON p.id = r.page_id "
-                                "WHERE r.id = ?", (state["record"],)).fetchone()
+        first = self.db.execute("SELECT page_key, form_id FROM pages WHERE id = ?", (state["page"],)).fetchone() \
+            if state.get("page") else self.db.execute(
+                "SELECT p.page_key, p.form_id FROM records r JOIN pages p ON p.id = r.page_id WHERE r.id = ?",
+                (state["record"],)).fetchone()
         screen = Screen(list(state["records"]), first["page_key"], first["form_id"])
         screen.shown.update(state["shown"])
         asked: set[int] = set()
@@ -259,9 +283,15 @@ class Clerk:
                 break
             asked.add(fid)
             screen.asked += 1
-            self._answer(screen, fid, focus)
-            self._wait_moved(screen, state["record"], fid)
-            if p.get_by_text("belum bisa disetujui").count():
+            try:
+                self._answer(screen, fid, focus, state["record"])
+            except PlaywrightTimeout:
+                p.keyboard.press("Alt+L")
+                screen.keys += 2
+                screen.outcome = "stuck"
+                self._wait_next(screen, state["record"], "skip")
+                break
+            if p.evaluate(BLOCKED_JS):
                 p.keyboard.press("Alt+T")
                 screen.keys += 2
                 self._wait_next(screen, state["record"], "flag")
@@ -273,14 +303,14 @@ class Clerk:
         self.screens.append(screen)
         return screen
 
-    def _answer(self, screen: Screen, fid: int, focus: dict[str, Any]) -> None:
-        """Confirm, pick, or correct the focused value."""
+    def _answer(self, screen: Screen, fid: int, focus: dict[str, Any], record: int) -> None:
+        """Confirm, pick, or correct the focused value, then move on (Enter where the key did not)."""
         p = self.page
         f = self.field(fid)
         want = self.truth_of(f)
         if want is None:
             want = f["final_value"]
-        if focus["type"] == "radio":
+        if f["kind"] == "choice":
             options = self._options(f)
             p.keyboard.press(str(options.index(want) + 1) if want in options else "0")
             screen.keys += 1
@@ -296,63 +326,86 @@ class Clerk:
                 screen.suggestions_taken += 1
                 screen.fixes.append(f"{f['name']}:alt")
             else:
+                self._retype(screen, focus["selected"], typed(f["kind"], want))
                 screen.fixes.append(f"{f['name']}:typed")
-                p.keyboard.press("Control+A")
-                p.keyboard.type(typed(f["kind"], want))
-                screen.keys += 2 + len(typed(f["kind"], want))
-        p.keyboard.press("Enter")
-        screen.keys += 1
+        if p.evaluate(FOCUS_JS)["field"] == fid:
+            p.keyboard.press("Enter")
+            screen.keys += 1
+        self._wait_moved(screen, record, fid)
 
-    def _options(self, f: sqlite3.Row) -> list[str]:
+    def _retype(self, screen: Screen, selected: bool, text: str) -> None:
+        """Replace the focused input's text (select all unless it already is; Backspace to empty it)."""
+        p = self.page
+        if not selected:
+            p.keyboard.press("Control+A")
+            screen.keys += 2
+        if text:
+            p.keyboard.type(text)
+            screen.keys += len(text)
+        else:
+            p.keyboard.press("Backspace")
+            screen.keys += 1
+
+    def _defs(self, f: sqlite3.Row) -> Any:
         from pipeline import forms
 
-        form = forms.load(f["form_id"])
-        return next([o.value for o in fd.options] for fd in form.fields if fd.name == f["name"])
+        return next(fd for fd in forms.load(f["form_id"]).fields if fd.name == f["name"])
+
+    def _options(self, f: sqlite3.Row) -> list[str]:
+        return [o.value for o in self._defs(f).options]
 
     def _fix_shown(self, screen: Screen, asked: set[int], record: int) -> None:
-        """Correct wrong values that are shown but were not in the Enter flow (click, retype)."""
+        """Correct wrong values that are shown but were not in the Enter flow (click, retype, Enter)."""
         p = self.page
         for fid in sorted(screen.shown - asked):
             f = self.field(fid)
             want = self.truth_of(f)
             if want is None or want == f["final_value"]:
                 continue
-            target = p.locator(f'[data-field-id="{fid}"] input, [class*="st-key-f{fid}v"] input').first
-            if not target.count() or not target.is_visible():
+            holder = p.locator(f'[data-field-id="{fid}"], [class*="st-key-f{fid}v"]').first
+            if not holder.count() or not holder.is_visible():
                 continue
-            target.click()
             screen.points += 1
             screen.keys += 1
             screen.corrected += 1
             screen.fixes.append(f"{f['name']}:clicked")
             if f["kind"] == "choice":
-                options = self._options(f)
-                p.keyboard.press(str(options.index(want) + 1) if want in options else "0")
-                screen.keys += 1
-            else:
-                p.keyboard.press("Control+A")
-                p.keyboard.type(typed(f["kind"], want))
-                screen.keys += 2 + len(typed(f["kind"], want))
+                label = next((o.label for o in self._defs(f).options if o.value == want), "")
+                target = holder.locator(f'[data-opt="{want}"]')
+                (target.first if target.count() else holder.get_by_text(label).first).click()
+                continue
+            holder.locator("input").first.click() if holder.locator("input").first.is_visible() else holder.click()
+            self._retype(screen, p.evaluate(FOCUS_JS)["selected"], typed(f["kind"], want))
+        for _ in range(40):  # Enter until the focus is on the approve button
+            focus = p.evaluate(FOCUS_JS)
+            if focus["record"] != record or focus["approve"]:
+                break
+            if focus["field"] is None:
+                break
+            p.keyboard.press("Enter")
+            screen.keys += 1
+            p.wait_for_timeout(30)
 
     def _approve(self, screen: Screen, record: int) -> None:
-        """Approve with the keyboard: the focus is on the approve button (or Enter approves)."""
+        """Approve with the keyboard: Enter on the approve button (where the focus ends)."""
         p = self.page
-        button = p.get_by_role("button", name="Setujui formulir")
-        if button.count():
-            button.first.focus()
+        if not p.evaluate(FOCUS_JS)["approve"]:
+            button = p.get_by_role("button", name="Setujui formulir")
+            if button.count():
+                button.first.focus()
         p.keyboard.press("Enter")
         screen.keys += 1
         self._wait_next(screen, record, "approve")
 
     def _wait_moved(self, screen: Screen, record: int, fid: int) -> None:
-        """After Enter: the focus moves to the next value (client side) or the form is approved."""
+        """After a key: the focus moves to the next value (client side) or the form is approved."""
         start = time.perf_counter()
         self.page.wait_for_function(
             "([r, f]) => { const c = window.__susulan; if (!c || c.record !== r) return true;"
-            f" const s = ({FOCUS_JS})(); const el = document.activeElement;"
-            " return (s.field !== null && s.field !== f) || !!(el && el.closest && el.closest('.st-key-' + c.approve))"
-            " || document.body.innerText.includes('belum bisa disetujui'); }",
-            arg=[record, fid], timeout=60000, polling=20)
+            f" const s = ({FOCUS_JS})();"
+            " return (s.field !== null && s.field !== f) || s.approve"
+            f" || ({BLOCKED_JS})(); }}",
+            arg=[record, fid], timeout=STUCK_S * 1000, polling=20)
         if self.page.evaluate(FOCUS_JS)["record"] != record:
             self._finish_wait(screen, record, start, "approve")
         else:
@@ -362,7 +415,17 @@ class Clerk:
         self._finish_wait(screen, record, time.perf_counter(), action)
 
     def _finish_wait(self, screen: Screen, record: int, start: float, action: str) -> None:
-        self.wait_ready(record)
+        """Wait for the next form; a form refused for a failing rule goes to the supervisor (Alt+T)."""
+        p = self.page
+        p.wait_for_function(f"(prev) => ({READY_JS})(prev) || ({BLOCKED_JS})()", arg=record, timeout=60000,
+                            polling=20)
+        if p.evaluate(BLOCKED_JS) and (p.evaluate(FOCUS_JS)["record"] == record):
+            screen.latency.append((action + "-refused", time.perf_counter() - start))
+            p.keyboard.press("Alt+T")
+            screen.keys += 2
+            screen.outcome = "flagged"
+            start, action = time.perf_counter(), "flag"
+            self.wait_ready(record)
         screen.latency.append((action, time.perf_counter() - start))
 
 
@@ -414,6 +477,7 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
     queue = [sum(x.klm_seconds() for x in v) for k, v in per_sheet.items() if v[0].form_id == "antrean"]
     approve = [s for sc in clerk.screens for a, s in sc.latency if a in ("approve", "flag")]
     enter = [s for sc in clerk.screens for a, s in sc.latency if a == "enter"]
+    saved = [ms / 1000 for kind, ms in clerk.acks if kind == "approve"]
     screens = clerk.screens
     return {
         "pages_in_store": pages, "screens": len(screens), "sheets_reviewed": len(per_sheet),
@@ -423,11 +487,13 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
         "suggestions_taken": sum(s.suggestions_taken for s in screens),
         "keys": sum(s.keys for s in screens), "clicks": sum(s.points for s in screens),
         "flagged": sum(s.outcome == "flagged" for s in screens),
+        "stuck": sum(s.outcome == "stuck" for s in screens),
         "klm_s_per_registration_form": round(statistics.mean(reg), 2) if reg else None,
         "klm_s_per_queue_sheet": round(statistics.mean(queue), 2) if queue else None,
         "latency_p50_s": round(_pct(approve, 0.5), 3), "latency_p95_s": round(_pct(approve, 0.95), 3),
         "latency_max_s": round(max(approve, default=0.0), 3),
         "enter_latency_p50_s": round(_pct(enter, 0.5), 3), "first_load_s": round(first_load, 3),
+        "server_confirm_p50_s": round(_pct(saved, 0.5), 3), "server_confirm_p95_s": round(_pct(saved, 0.95), 3),
         "wrong_values_never_shown": never_shown(clerk, batch),
         "wrong_values_exported": wrong_exported(batch),
         "wall_s": round(seconds, 1),
@@ -449,42 +515,61 @@ def report(figures: dict[str, Any], clerk: Clerk) -> str:
     lines.append(f"approve -> next form ready: p50 {figures['latency_p50_s']} s, p95 {figures['latency_p95_s']} s, "
                  f"max {figures['latency_max_s']} s; first load {figures['first_load_s']} s "
                  f"({figures['pages_in_store']} pages in the store)")
+    if figures["server_confirm_p50_s"]:
+        lines.append(f"server confirmed each approval (in the background): p50 {figures['server_confirm_p50_s']} s, "
+                     f"p95 {figures['server_confirm_p95_s']} s")
     lines.append(f"wrong values never shown to the reviewer: {figures['wrong_values_never_shown']}; "
                  f"wrong values in approved records: {figures['wrong_values_exported']}")
     lines.append(json.dumps(figures, ensure_ascii=False))
     return "\n".join(lines)
 
 
-def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None, keep: Path | None = None,
-        headed_log: Path | None = None) -> str:
-    """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
+def review(batch: Batch, url: str, max_screens: int | None = None, shots: Path | None = None) -> tuple[Clerk, float]:
+    """A clerk logs in and works through the queue in headless Chromium; returns it and the first load (s).
+
+    With ``shots``, screenshots of the first registration form and the first queue sheet go there.
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(60000)
+        clerk = Clerk(page, batch)
+        clerk.login(url)
+        first_load = clerk.open_queue()
+        try:
+            while max_screens is None or len(clerk.screens) < max_screens:
+                if shots:
+                    clerk.snapshot(shots)
+                if clerk.review_screen() is None:
+                    break
+            page.wait_for_function("() => (window.__susulanLog || []).every((x) => x.acked !== null)",
+                                   timeout=60000)
+        except Exception:
+            failure = (shots or batch.data.parent) / "review-failure.png"
+            page.screenshot(path=str(failure))
+            print(f"failed on screen {len(clerk.screens) + 1}; focus {page.evaluate(FOCUS_JS)}; "
+                  f"screenshot {failure}", file=sys.stderr)
+            raise
+        clerk.acks = page.evaluate("() => (window.__susulanLog || []).map((x) => [x.kind, x.acked - x.sent])")
+        browser.close()
+    return clerk, first_load
+
+
+def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None,
+        keep: Path | None = None) -> str:
+    """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="susulan-review-bench-")
     base = keep or Path(tmp.name)  # type: ignore[union-attr]
     base.mkdir(parents=True, exist_ok=True)
     try:
         batch = make_batch(base, pages, seed)
         start = time.perf_counter()
-        with served(batch.data, log=base / "server.log") as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(60000)
-            clerk = Clerk(page, batch)
-            clerk.login(url)
-            first_load = clerk.open_queue()
-            try:
-                while max_screens is None or len(clerk.screens) < max_screens:
-                    if clerk.review_screen() is None:
-                        break
-            except Exception:
-                page.screenshot(path=str(base / "failure.png"), full_page=True)
-                print(f"failed on screen {len(clerk.screens) + 1}; focus {page.evaluate(FOCUS_JS)}; "
-                      f"screenshot {base / 'failure.png'}", file=sys.stderr)
-                raise
-            browser.close()
+        with served(batch.data, log=base / "server.log") as url:
+            clerk, first_load = review(batch, url, max_screens)
         return report(summarize(clerk, batch, first_load, pages, time.perf_counter() - start), clerk)
     finally:
         if tmp:

@@ -1,4 +1,4 @@
-"""Entry point of the review app (``susulan review``): login gate, then the pages in the sidebar."""
+"""Entry point of the review app (``susulan review``): login gate, then the pages in the top bar."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ VIEWS = Path(__file__).resolve().parent / "views"
 
 def main() -> None:
     """Show the login page, or the navigation for the logged-in account."""
-    st.set_page_config(page_title="Susulan · Pemeriksaan data", page_icon=":material/fact_check:", layout="wide")
+    st.set_page_config(page_title="Susulan · Pemeriksaan data", page_icon=":material/fact_check:", layout="wide",
+                       initial_sidebar_state="collapsed")
+    common.style()
     user = common.user()
     if user is None:
         st.navigation([st.Page(VIEWS / "login.py", title="Masuk", icon=":material/login:")], position="hidden").run()
@@ -29,13 +31,13 @@ def main() -> None:
     ]
     if user.is_admin:
         pages.append(st.Page(VIEWS / "users.py", title="Akun petugas", icon=":material/group:"))
-    nav = st.navigation(pages)
-    with st.sidebar:
-        st.caption(f"Masuk sebagai **{user.name}** ({'admin' if user.is_admin else 'pemeriksa'})")
-        if st.button("Keluar", key="logout"):
-            for key in ("user", "_flash"):
-                st.session_state.pop(key, None)
-            st.rerun()
+    nav = st.navigation(pages, position="top")
+    who = st.container(key="who", horizontal=True, vertical_alignment="center", width="content")
+    who.caption(f"Masuk sebagai **{common.md(user.name)}** ({'admin' if user.is_admin else 'pemeriksa'})")
+    if who.button("Keluar", key="logout", type="tertiary"):
+        for key in ("user", "_flash"):
+            st.session_state.pop(key, None)
+        st.rerun()
     nav.run()
 
 

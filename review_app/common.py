@@ -8,9 +8,11 @@ store once and cached across reruns and sessions.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline import forms
 from pipeline.errors import SusulanError
-from pipeline.store import Store
+from pipeline.store import Store, sheets
 from pipeline.store import review as rv
 from pipeline.store.users import User
 
@@ -35,6 +37,42 @@ class FieldMeta:
     label: str
     kind: str
     options: dict[str, str]
+
+
+_STYLE = """<style>
+[data-testid="stMainBlockContainer"] { padding: 3.6rem 1.25rem 2rem 1.25rem; max-width: none; }
+[data-testid="InputInstructions"] { display: none; }
+.st-key-who { position: fixed; top: .55rem; right: 1.2rem; left: auto; width: auto !important; z-index: 1000100;
+  gap: .6rem; }
+</style>"""
+
+
+def style() -> None:
+    """Room for the review screens at 1366 px: narrow page margins; no English input hints."""
+    st.html(_STYLE)
+
+
+def md(text: object) -> str:
+    """``text`` safe inside Streamlit markdown: shown as written, never as a link, image, HTML or format.
+
+    Values, names, file names, rule messages and notes come from scans and people; rendered
+    as markdown, ``![x](http://…)`` would become an image another reviewer's browser fetches.
+    Markdown punctuation is backslash-escaped, ``& < >`` become character references, and an
+    invisible word joiner after ``:`` ``@`` ``.`` keeps addresses from being turned into links.
+    """
+    out = str(text).replace("&", "&amp;")
+    out = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), out)
+    return out.replace("<", "&lt;").replace(">", "&gt;").translate(_NO_LINKS)
+
+
+def text_line(*parts: tuple[str, bool]) -> None:
+    """One line of text from ``(text, bold)`` parts, every part shown exactly as written (HTML-escaped)."""
+    st.html("<div style='line-height:1.5'>" + "".join(
+        f"<b>{html.escape(t)}</b>" if bold else html.escape(t) for t, bold in parts) + "</div>")
+
+
+_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-!|~$]")
+_NO_LINKS = str.maketrans({":": ":\u2060", "@": "@\u2060", ".": ".\u2060"})
 
 
 def data_dir() -> Path:
@@ -71,7 +109,7 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
-    """Show and clear queued messages."""
+    """Show and clear queued messages (markdown: escape what they quote with :func:`md`)."""
     for kind, text in st.session_state.pop("_flash", []):
         getattr(st, kind)(text)
 
@@ -142,6 +180,19 @@ def snippets(data_dir_key: str, field_ids: tuple[int, ...]) -> dict[int, bytes]:
         return rv.crops(s, list(field_ids))
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def page_snippets(data_dir_key: str, page_id: int,
+                  field_ids: tuple[int, ...]) -> tuple[dict[int, bytes], dict[int, str]]:
+    """A sheet's snippets and their ``data:`` URIs (keyed by the field ids, which a re-read page changes)."""
+    with Store.open(Path(data_dir_key)) as s:
+        pngs = sheets.page_crops(s, page_id)
+    return pngs, {fid: _uri(png) for fid, png in pngs.items()}
+
+
+def _uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else ""
+
+
 def snippet_uris(field_ids: list[int]) -> dict[int, str]:
     """Snippets as ``data:`` URIs for grid image columns."""
     pngs = snippets(data_dir_key(), tuple(field_ids)) if field_ids else {}
@@ -189,12 +240,3 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):
         return ImageFont.load_default()
-
-
-def box_of(field_row: dict) -> tuple[int, int, int, int] | None:
-    """A field's pixel box in its page image, if stored."""
-    try:
-        box = json.loads(field_row.get("box") or "[]")
-    except ValueError:
-        return None
-    return tuple(int(v) for v in box) if len(box) == 4 and box[2] > 0 else None  # type: ignore[return-value]

@@ -7,13 +7,13 @@ the screens make is a function here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pipeline.store.review import Change, Clash
+from pipeline.values import InputError, parse_input, to_display
 
 STATUS_LABEL = {
     "auto": "yakin (otomatis)",
@@ -60,69 +60,26 @@ REASON_LABEL = {
 PAGE_STATUS_LABEL = {"problem": "Bermasalah", "duplicate": "Pindaian ganda", "pending": "Menunggu dibaca",
                      "discarded": "Dibuang", "done": "Terbaca"}
 EMPTY_CHOICE = ""
-EMPTY_LABEL = "(kosong)"
-_DATE_INPUT = re.compile(r"(\d{1,2})[-/. ]?(\d{1,2})[-/. ]?(\d{4})")
-_TIME_INPUT = re.compile(r"(\d{1,2})[:. ]?(\d{2})")
-
-
-class InputError(ValueError):
-    """What a person typed cannot be stored; the message is for them (Bahasa Indonesia)."""
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A field as it was shown to the person: what their change is based on."""
-
-    field_id: int
-    version: int
-    value: str
-    status: str
-    kind: str
-    name: str = ""
+EMPTY_LABEL = "(tidak dicentang)"
+"""A tick-box field with no box ticked (never a grey word that could pass for a value)."""
+EMPTY_TEXT = "(tidak diisi)"
+"""An empty written field, in lists and history."""
+WIB = ZoneInfo("Asia/Jakarta")
 
 
 # --- values ------------------------------------------------------------------------------------
 
 
-def to_display(kind: str, value: str) -> str:
-    """Stored value -> what the person sees and edits (dates as ``DD-MM-YYYY``)."""
-    if kind == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value or ""):
-        y, m, d = value.split("-")
-        return f"{d}-{m}-{y}"
-    return value or ""
-
-
-def parse_input(kind: str, text: str) -> str:
-    """What a person typed -> stored form; raises :class:`InputError` with a message for them."""
-    text = (text or "").strip()
-    if not text:
+def wib(stamp: str | None, seconds: bool = False) -> str:
+    """A stored UTC time (ISO 8601) as staff read it: ``30-11-2026 16:05 WIB``."""
+    if not stamp:
         return ""
-    if kind == "digits":
-        digits = re.sub(r"[\s.\-/]", "", text)
-        if not digits.isdigit():
-            raise InputError(f"Hanya angka yang boleh diisi (tertulis '{text}').")
-        return digits
-    if kind == "date":
-        iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
-        m = _DATE_INPUT.fullmatch(text)
-        if iso:
-            y, mo, d = (int(g) for g in iso.groups())
-        elif m:
-            d, mo, y = (int(g) for g in m.groups())
-        else:
-            raise InputError(f"Tulis tanggal sebagai tgl-bln-tahun, mis. 17-08-1985 (tertulis '{text}').")
-        try:
-            return date(y, mo, d).isoformat()
-        except ValueError as e:
-            raise InputError(f"Tanggal {d:02d}-{mo:02d}-{y} tidak ada di kalender.") from e
-    if kind == "time":
-        m = _TIME_INPUT.fullmatch(text)
-        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-            raise InputError(f"Tulis jam sebagai jam:menit, mis. 07:45 (tertulis '{text}').")
-        return f"{int(m.group(1)):02d}:{m.group(2)}"
-    if kind == "letters":
-        return re.sub(r"\s+", " ", text.upper())
-    return re.sub(r"\s+", " ", text)
+    try:
+        t = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(WIB)
+    return t.strftime("%d-%m-%Y %H:%M:%S WIB" if seconds else "%d-%m-%Y %H:%M WIB")
 
 
 def confidence_text(confidence: float) -> str:
@@ -131,7 +88,7 @@ def confidence_text(confidence: float) -> str:
 
 
 def option_label(options: Mapping[str, str], value: str) -> str:
-    """Label of a choice value (``(kosong)`` for no tick)."""
+    """Label of a choice value (:data:`EMPTY_LABEL` for no tick)."""
     if not value:
         return EMPTY_LABEL
     return options.get(value, value)
@@ -141,7 +98,7 @@ def shown_value(kind: str, value: str, options: Mapping[str, str] | None = None)
     """A value as staff read it in lists: option labels for choices, ``DD-MM-YYYY`` for dates."""
     if kind == "choice":
         return option_label(options or {}, value)
-    return to_display(kind, value) or EMPTY_LABEL
+    return to_display(kind, value) or EMPTY_TEXT
 
 
 def machine_note(kind: str, machine_value: str, detail: Mapping[str, Any]) -> str:
@@ -166,67 +123,44 @@ def reason_text(reason: str, message: str = "") -> str:
 # --- planning changes --------------------------------------------------------------------------
 
 
-def plan_record(seen: Iterable[Seen], submitted: Mapping[int, str], confirm_rest: bool) -> list[Change]:
-    """Changes for one record: new values where the person typed something else.
+def plan_action(fields: Mapping[int, Mapping[str, Any]], edits: Mapping[Any, Mapping[str, Any]],
+                look: Mapping[Any, Any], confirm: bool) -> tuple[list[Change], dict[int, str]]:
+    """Changes from what a person did on a screen, each based on the version they saw.
 
-    With ``confirm_rest`` (approving), values still marked ``review`` are confirmed as they are.
-    ``submitted`` holds what the person typed per field id; raises :class:`InputError` listing
-    every value that cannot be stored (nothing is planned then).
+    ``fields`` maps field id -> ``kind``, ``final_value``, ``options`` (allowed tick-box values);
+    ``edits`` maps field id -> ``{"v": version seen, "value": as typed or picked}``; ``look`` maps
+    the ids of the values they were asked to check -> version seen. Typed values become new
+    values; with ``confirm``, asked values left as they were are confirmed. Returns the changes
+    and a message per value that cannot be stored (nothing should be applied then).
     """
     changes: list[Change] = []
-    errors: list[str] = []
-    for s in seen:
-        raw = submitted.get(s.field_id)
+    errors: dict[int, str] = {}
+    for key, edit in edits.items():
+        fid = int(key)
+        f = fields.get(fid)
+        if f is None:
+            continue
+        raw = str(edit.get("value") or "")
         try:
-            new = s.value if raw is None else (raw if s.kind == "choice" else parse_input(s.kind, raw))
+            if f["kind"] == "choice":
+                if raw not in f.get("options", ()):
+                    raise InputError(f"Pilihan '{raw}' tidak ada di formulir ini.")
+                new = raw
+            else:
+                new = parse_input(f["kind"], raw)
         except InputError as e:
-            errors.append(f"{s.name}: {e}" if s.name else str(e))
+            errors[fid] = str(e)
             continue
-        if new != s.value:
-            changes.append(Change(s.field_id, s.version, new))
-        elif confirm_rest and s.status == "review":
-            changes.append(Change(s.field_id, s.version, None))
-    if errors:
-        raise InputError(" ".join(errors))
-    return changes
-
-
-def plan_grid(rows: list[dict[str, Any]], edited_rows: Mapping[int, Mapping[str, Any]],
-              options: Mapping[str, str] | None = None, value_col: str = "Nilai",
-              skip_col: str = "Lewati") -> tuple[list[Change], list[str]]:
-    """Changes for the per-field grid: edited values are saved, every other row not skipped is confirmed.
-
-    ``rows`` are the grid rows as loaded (``field_id``, ``version``, ``final_value``, ``kind``,
-    ``status``, ``page_key``); ``edited_rows`` is Streamlit's ``{row index: {column: value}}``.
-    Returns the changes and one message per value that could not be used (that row is left alone).
-    """
-    by_label = {label: value for value, label in (options or {}).items()}
-    by_label[EMPTY_LABEL] = EMPTY_CHOICE
-    changes: list[Change] = []
-    errors: list[str] = []
-    for i, row in enumerate(rows):
-        edits = edited_rows.get(i, {})
-        if edits.get(skip_col):
-            continue
-        new = row["final_value"]
-        if value_col in edits:
-            raw = edits[value_col]
-            raw = "" if raw is None else str(raw)
-            try:
-                new = by_label.get(raw, raw) if row["kind"] == "choice" else parse_input(row["kind"], raw)
-            except InputError as e:
-                errors.append(f"{row.get('page_key', '')}: {e}")
-                continue
-        if new != row["final_value"]:
-            changes.append(Change(row["field_id"], row["version"], new))
-        elif row["status"] in ("auto", "review"):
-            changes.append(Change(row["field_id"], row["version"], None))
+        if new != f["final_value"]:
+            changes.append(Change(fid, int(edit.get("v", 0)), new))
+        elif confirm:
+            changes.append(Change(fid, int(edit.get("v", 0)), None))
+    if confirm:
+        for key, version in look.items():
+            fid = int(key)
+            if fid in fields and str(key) not in {str(k) for k in edits}:
+                changes.append(Change(fid, int(version), None))
     return changes, errors
-
-
-def expected_record_version(seen_version: int, saved: int) -> int:
-    """A record's version after this person's own ``saved`` field changes (each adds one)."""
-    return seen_version + saved
 
 
 def conflict_text(clash: Clash, label: str, kind: str, options: Mapping[str, str] | None = None) -> str:
@@ -235,15 +169,14 @@ def conflict_text(clash: Clash, label: str, kind: str, options: Mapping[str, str
     now_value = shown_value(kind, cur.get("value") or "", options)
     mine = EMPTY_LABEL if clash.mine is None else shown_value(kind, clash.mine, options)
     who = cur.get("by") or "petugas lain"
-    when = (cur.get("at") or "").replace("T", " ")[:16]
-    return (f"**{label}** baru saja diubah oleh **{who}** ({when} UTC). Nilai sekarang: **{now_value}**. "
+    return (f"{label} baru saja diubah oleh {who} ({wib(cur.get('at'))}). Nilai sekarang: {now_value}. "
             f"Isian Anda ({mine}) belum disimpan — periksa lagi, lalu simpan.")
 
 
 def ingest_text(files_new: int, files_known: int, pages_done: int, records: int, duplicates: int,
                 problems: Mapping[str, int], file_problems: list[tuple[str, str]]) -> str:
     """The result of an upload in plain Indonesian."""
-    parts = [f"{pages_done} halaman terbaca menjadi {records} formulir dari {files_new} berkas baru."]
+    parts = [f"{pages_done} halaman terbaca dari {files_new} berkas baru: {records} pasien (baris)."]
     if files_known:
         parts.append(f"{files_known} berkas sudah pernah diunggah dan dilewati.")
     if duplicates:

@@ -60,6 +60,47 @@ def cmd_review(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_review_export(args: argparse.Namespace) -> int:
+    from pipeline import corrections
+    from pipeline.store import Store
+
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise BadInput(f"folder does not exist: {out.parent}")
+    with Store.open(args.data_dir) as store:
+        n = corrections.export(store, out, everything=args.all)
+    err(f"wrote {n} value(s) {'of open records' if args.all else 'to check'} to {out} (snippets in "
+        f"{out.parent / (out.stem + '-potongan')}); change 'value' where it is wrong, write 'ya' under 'confirm' "
+        f"where it is right, then: susulan review import {out} --user NAME")
+    return ExitCode.OK
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from pipeline import corrections
+    from pipeline.store import Store
+    from pipeline.store.users import get_user
+
+    path = Path(args.file)
+    rows = corrections.read(path)
+    with Store.open(args.data_dir) as store:
+        user = get_user(store, args.user).name
+        plan = corrections.plan(store, rows)
+        if plan.refused:
+            for line, reason in plan.refused:
+                err(f"row {line}: {reason}")
+            raise BadInput(f"{len(plan.refused)} of {len(rows)} row(s) refused; nothing applied. Fix those rows "
+                           "(or export again) and import the file again")
+        applied = corrections.apply(store, plan, user)
+    if applied.conflicts:
+        for c in applied.conflicts:
+            err(f"field {c.field_id} ({c.name}): changed by {c.current.get('by') or 'someone'} meanwhile; not saved")
+        raise BadInput(f"{len(applied.conflicts)} value(s) changed by someone else during the import; the others "
+                       "were saved")
+    print(f"applied {plan.corrections} correction(s) and {plan.confirmations} confirmation(s) from {path.name} as "
+          f"{user}; {plan.unchanged} row(s) unchanged")
+    return ExitCode.OK
+
+
 def read_password(path: str | None) -> str:
     """First line of ``path``; else ask twice without echo (or read one line from a pipe)."""
     if path:
@@ -131,6 +172,20 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 = the whole LAN)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_review)
+    rsub = p.add_subparsers(dest="review_command", metavar="[export|import]")
+    q = rsub.add_parser("export", help="write the values to check to a spreadsheet (one row per value, with a "
+                        "link to its snippet)")
+    q.add_argument("--out", required=True, help="file to write: .xlsx or .csv")
+    q.add_argument("--all", action="store_true", help="every value of the records not yet approved, not only "
+                   "those to check")
+    _add_data_dir(q)
+    q.set_defaults(func=cmd_review_export)
+    q = rsub.add_parser("import", help="apply the corrections and confirmations of an exported spreadsheet "
+                        "(all rows or none)")
+    q.add_argument("file", help="the .xlsx or .csv written by 'susulan review export' and edited")
+    q.add_argument("--user", required=True, help="the staff account the changes are recorded under")
+    _add_data_dir(q)
+    q.set_defaults(func=cmd_review_import)
 
     p_users = sub.add_parser("users", help="staff accounts for the review app")
     usub = p_users.add_subparsers(dest="users_command", required=True, metavar="SUBCOMMAND")

@@ -21,6 +21,14 @@ from pipeline.store.records import Conflict
 KEPT_RULES = frozenset({"duplicate_serial"})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
 OPEN_STATES = ("review", "flagged")
+NEEDS_LOOK = "x.status = 'review'"
+"""SQL over ``fields x``: the value needs a look by a person, who has not decided it yet.
+
+The one store-level notion used by the per-form screen (its Enter flow), the per-field grid,
+``review export`` and approval without a person (never while one is left). Today: the machine
+was unsure. Spot-check sampling adds the ``auto`` values it draws here, unmarked, so reviewers
+see them as ordinary review items.
+"""
 _OF_RECORD = "(x.record_no = r.record_no OR x.record_no IS NULL)"
 
 
@@ -172,7 +180,7 @@ def reopen(store: Store, record_id: int, user: str, expected_version: int | None
 
 
 def approve_confident(store: Store, user: str) -> tuple[int, int]:
-    """Approve every open record with no value left to review and no rule broken.
+    """Approve every open record with no value needing a look (:data:`NEEDS_LOOK`) and no rule broken.
 
     Values a person already confirmed or corrected count as settled, like ``auto`` ones.
     Returns ``(approved, remaining)``; remaining = records still waiting for a person.
@@ -181,7 +189,7 @@ def approve_confident(store: Store, user: str) -> tuple[int, int]:
         raise BadInput("every change needs a user name")
     candidates = store.db.q(
         "SELECT r.id, r.version FROM records r WHERE r.state = 'review' AND NOT EXISTS ("
-        f"SELECT 1 FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
+        f"SELECT 1 FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND ({NEEDS_LOOK})) "
         "ORDER BY r.id")
     approved = 0
     with store.tx():
@@ -190,7 +198,8 @@ def approve_confident(store: Store, user: str) -> tuple[int, int]:
                 continue
             try:
                 store.set_record_state(row["id"], "approved", user, row["version"],
-                                       "Terima yang yakin: semua nilai yakin, tidak ada masalah")
+                                       "disetujui tanpa pemeriksaan per nilai: tidak ada nilai yang perlu "
+                                       "dicek, tidak ada masalah aturan")
             except Conflict:  # raised before anything is written
                 continue
             approved += 1
@@ -324,7 +333,7 @@ def totals(store: Store) -> dict[str, int]:
         "(SELECT COUNT(*) FROM records WHERE state = 'review') AS open, "
         "(SELECT COUNT(*) FROM records WHERE state = 'flagged') AS flagged, "
         "(SELECT COUNT(*) FROM records WHERE state IN ('approved', 'exported')) AS approved, "
-        "(SELECT COUNT(*) FROM fields x WHERE x.status = 'review' AND EXISTS (SELECT 1 FROM records r "
+        f"(SELECT COUNT(*) FROM fields x WHERE ({NEEDS_LOOK}) AND EXISTS (SELECT 1 FROM records r "
         f"WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged'))) AS values_to_review")[0]
     return {k: int(one[k] or 0) for k in one.keys()}
 
@@ -336,7 +345,7 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
         f"(SELECT {_day(store, 'x')} FROM fields x WHERE x.page_id = r.page_id AND x.name = 'visit_date' "
         f"AND {_OF_RECORD} LIMIT 1) AS day, "
         "(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND x.record_no = r.record_no "
-        "AND x.status = 'review') AS n_review, "
+        f"AND ({NEEDS_LOOK})) AS n_review, "
         "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking "
         "FROM records r JOIN pages p ON p.id = r.page_id) "
         "SELECT form_id, COALESCE(day, '') AS day, COUNT(DISTINCT page_id) AS pages, COUNT(*) AS records, "
@@ -350,7 +359,7 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
         f"SELECT p.form_id, COALESCE((SELECT {_day(store, 'v')} FROM fields v WHERE v.page_id = p.id "
         "AND v.name = 'visit_date' AND v.record_no IS NULL LIMIT 1), '') AS day, COUNT(*) AS n "
         "FROM fields x JOIN pages p ON p.id = x.page_id "
-        "WHERE x.record_no IS NULL AND x.status = 'review' AND EXISTS (SELECT 1 FROM records r WHERE "
+        f"WHERE x.record_no IS NULL AND ({NEEDS_LOOK}) AND EXISTS (SELECT 1 FROM records r WHERE "
         "r.page_id = p.id AND r.state IN ('review', 'flagged')) GROUP BY p.form_id, day")
     extra = {(r["form_id"], r["day"]): r["n"] for r in shared}
     for row in out:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from pipeline.errors import SusulanError
 from pipeline.export import rows
-from pipeline.store import Store
+from pipeline.store import Store, sheets
 from review_app import common
 
 STAGES = {"Hanya yang sudah disetujui": "reviewed", "Semua (termasuk yang belum diperiksa)": "recognized"}
@@ -29,8 +29,7 @@ def build(stage: str, form_id: str | None, fmt: str) -> bytes:
 
 
 st.title("Ekspor data")
-forms_present = [r["form_id"] for r in store.q(
-    "SELECT DISTINCT p.form_id FROM records r JOIN pages p ON p.id = r.page_id ORDER BY p.form_id")]
+forms_present = sheets.forms_present(store)
 titles = common.form_titles()
 c = st.columns(3)
 stage_label = c[0].radio("Baris", list(STAGES), key="ex_stage")
@@ -40,11 +39,8 @@ fmt_label = c[2].radio("Format", list(FORMATS), key="ex_format")
 stage, fmt = STAGES[stage_label], FORMATS[fmt_label]
 form_id = None if form_sel == "(semua)" else form_sel
 states = ("approved", "exported") if stage == "reviewed" else ("review", "approved", "flagged", "exported")
-count = store.q(
-    f"SELECT COUNT(*) AS n FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state IN "
-    f"({','.join('?' * len(states))})" + (" AND p.form_id = ?" if form_id else ""),
-    (*states, *((form_id,) if form_id else ())))[0]["n"]
-st.write(f"**{count}** formulir akan diekspor, satu baris per pasien.")
+count = sheets.count_records(store, states, form_id)
+st.write(f"**{count}** pasien akan diekspor, satu baris per pasien.")
 if stage == "recognized":
     st.warning("Baris yang belum diperiksa bisa berisi salah baca. Kolom *needs_review* menyebut nilai yang "
                "belum dicek.")

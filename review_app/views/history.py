@@ -42,7 +42,7 @@ if not shown:
     st.caption("Belum ada perubahan.")
 else:
     st.dataframe(pd.DataFrame([{
-        "Waktu (UTC)": r["at"].replace("T", " ")[:19], "Petugas": r["user"],
+        "Waktu (WIB)": logic.wib(r["at"], seconds=True), "Petugas": r["user"],
         "Aksi": logic.ACTION_LABEL.get(r["action"], r["action"]),
         "Lembar": (r["page_key"] or "") + common.row_label(r["form_id"] or "", None, r["record_no"]),
         "Isian": _field(r), "Lama": _value(r, r["old"]), "Baru": _value(r, r["new"]), "Catatan": r["note"],

@@ -15,9 +15,10 @@ common.show_flash()
 
 t = rv.totals(store)
 c = st.columns(5)
-c[0].metric("Halaman terbaca", t["pages"])
-c[1].metric("Formulir", t["records"])
-c[2].metric("Belum diperiksa", t["open"])
+c[0].metric("Formulir terbaca", t["pages"], help="Lembar yang terbaca (satu lembar antrean berisi banyak baris).")
+c[1].metric("Pasien (baris)", t["records"], help="Satu formulir pendaftaran = satu pasien; satu lembar antrean = "
+            "satu pasien per baris.")
+c[2].metric("Pasien belum diperiksa", t["open"])
 c[3].metric("Nilai perlu dicek", t["values_to_review"])
 c[4].metric("Halaman bermasalah", t["problem_pages"] + t["problem_files"])
 
@@ -25,27 +26,28 @@ if t["records"] == 0:
     st.info("Belum ada formulir. Buka **Unggah pindaian** untuk memasukkan hasil scan.")
 else:
     st.progress(t["approved"] / max(t["records"], 1),
-                text=f"{t['approved']} dari {t['records']} formulir sudah disetujui"
+                text=f"{t['approved']} dari {t['records']} pasien (baris) sudah disetujui"
                      + (f" · {t['flagged']} ditandai untuk supervisor" if t["flagged"] else ""))
     left, right = st.columns([3, 2])
-    left.write("**Langkah cepat:** setujui dulu semua formulir yang terbaca dengan yakin dan tidak melanggar "
-               "aturan apa pun. Sisanya diperiksa di **Periksa per formulir** (yang paling meragukan muncul "
-               "lebih dulu) atau **Periksa per kolom**.")
-    if right.button("Terima yang yakin", icon=":material/done_all:", type="primary", key="approve_confident",
-                    help="Menyetujui setiap formulir yang semua nilainya terbaca yakin dan tidak ada masalah."):
+    left.write("Periksa di **Periksa per formulir**: setiap nilai tampil di samping potongan gambarnya, yang paling "
+               "meragukan lebih dulu. Pasien yang tidak punya nilai perlu dicek dan tidak melanggar aturan boleh "
+               "disetujui sekaligus dengan tombol di samping.")
+    if right.button("Setujui yang tidak perlu dicek", icon=":material/done_all:", key="approve_confident",
+                    help="Menyetujui setiap pasien (baris) yang tidak punya nilai perlu dicek dan tidak melanggar "
+                         "aturan. Nilai yang dipilih acak untuk pemeriksaan sampel tetap menunggu petugas."):
         with st.spinner("Memeriksa aturan…"):
             approved, remaining = rv.approve_confident(store, user.name)
-        common.flash("success", f"{approved} formulir disetujui otomatis. {remaining} formulir masih perlu "
-                                "diperiksa petugas.")
+        common.flash("success", f"{approved} pasien disetujui tanpa pemeriksaan per nilai. {remaining} pasien "
+                                "masih perlu diperiksa petugas.")
         st.rerun()
 
     titles = common.form_titles()
     rows = rv.per_form_day(store)
     st.subheader("Per jenis formulir dan tanggal kunjungan")
     frame = pd.DataFrame([{
-        "Formulir": titles.get(r["form_id"], r["form_id"]),
+        "Jenis formulir": titles.get(r["form_id"], r["form_id"]),
         "Tanggal kunjungan": logic.to_display("date", r["day"]) or "(tidak terbaca)",
-        "Halaman": r["pages"], "Formulir (baris)": r["records"], "Belum diperiksa": r["open"],
+        "Formulir (lembar)": r["pages"], "Pasien (baris)": r["records"], "Belum diperiksa": r["open"],
         "Ditandai": r["flagged"], "Disetujui": r["approved"], "Nilai perlu dicek": r["values_to_review"],
         "Ada masalah aturan": r["with_problems"]} for r in rows])
     st.dataframe(frame, hide_index=True, width="stretch")
@@ -69,6 +71,6 @@ batches = rv.batches(store)
 if batches:
     with st.expander(f"Riwayat unggahan ({len(batches)})"):
         st.dataframe(pd.DataFrame([{
-            "Mulai": (b["started_at"] or "").replace("T", " ")[:16], "Oleh": b["user"] or "-",
+            "Mulai (WIB)": logic.wib(b["started_at"]), "Oleh": b["user"] or "-",
             "Sumber": b["source"], "Berkas": b["files"], "Halaman": b["pages"], "Terbaca": b["done"] or 0,
             "Bermasalah": b["problems"] or 0} for b in batches]), hide_index=True, width="stretch")

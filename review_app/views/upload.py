@@ -45,7 +45,7 @@ def ingest(paths: list[Path], label: str) -> None:
     bar.progress(1.0, text=f"{label}: selesai")
     text = logic.ingest_text(summary.files_new, summary.files_known, summary.pages_done, summary.records,
                              summary.duplicates, dict(summary.problems), summary.file_problems)
-    common.flash("warning" if summary.needs_attention else "success", text)
+    common.flash("warning" if summary.needs_attention else "success", common.md(text))
 
 
 st.title("Unggah pindaian")
@@ -69,7 +69,8 @@ if not problems and not bad_files:
     st.caption("Tidak ada. Semua halaman terbaca.")
 for f in bad_files:
     c = st.columns([5, 1], vertical_alignment="center")
-    c[0].markdown(f"**{f['name']}** — {logic.reason_text(f['reason'], f['message'])}")
+    with c[0]:
+        common.text_line((f["name"], True), (" — " + logic.reason_text(f["reason"], f["message"]), False))
     if c[1].button("Buang", key=f"discard_file{f['id']}"):
         rv.discard_file(store, f["id"], user.name)
         st.rerun()
@@ -84,15 +85,16 @@ if problems:
 for p in problems[:LIST_LIMIT]:
     c = st.columns([5, 1, 1], vertical_alignment="center")
     status = logic.PAGE_STATUS_LABEL.get(p["status"], p["status"])
-    c[0].markdown(f"**{p['file_name']}**, halaman {p['page_no']} · {status}: "
-                  f"{logic.reason_text(p['reason'], p['message'])}")
+    with c[0]:
+        common.text_line((p["file_name"], True), (f", halaman {p['page_no']} · {status}: "
+                                                  + logic.reason_text(p["reason"], p["message"]), False))
     if c[1].button("Coba lagi", key=f"retry{p['id']}"):
         rv.retry_page(store, p["id"], user.name)
         ingest([], "Membaca ulang")
         st.rerun()
     if c[2].button("Buang", key=f"discard{p['id']}"):
         rv.discard_page(store, p["id"], user.name)
-        common.flash("info", f"Halaman {p['page_no']} dari {p['file_name']} dibuang.")
+        common.flash("info", f"Halaman {p['page_no']} dari {common.md(p['file_name'])} dibuang.")
         st.rerun()
 if len(problems) > LIST_LIMIT:
     st.caption(f"… dan {len(problems) - LIST_LIMIT} halaman lagi (selesaikan yang di atas dulu).")
