@@ -201,7 +201,23 @@ def _row_change(r: dict[str, str], now: dict[int, dict[str, Any]], seen: set[int
 
 
 def apply(store: Store, p: Plan, user: str) -> rv.Applied:
-    """Apply a plan with no refused row (audited as ``user``, records re-validated)."""
+    """Apply a plan with no refused row in one transaction (audited as ``user``, records re-validated).
+
+    If someone changed one of the values meanwhile, nothing is applied and the clash is returned.
+    """
     if p.refused:
         raise BadInput("refused rows: nothing applied")
-    return rv.apply_changes(store, p.changes, user)
+    try:
+        with store.tx():
+            applied = rv.apply_changes(store, p.changes, user)
+            if applied.conflicts:
+                raise _RolledBack(applied)
+    except _RolledBack as e:
+        return rv.Applied([], e.applied.conflicts, [])
+    return applied
+
+
+class _RolledBack(Exception):
+    def __init__(self, applied: rv.Applied) -> None:
+        super().__init__("rolled back")
+        self.applied = applied

@@ -7,7 +7,8 @@ Layout (one concern per module; ``Store`` is the facade everyone else holds)::
     audit.py    the one audit writer (every change to a value, a state, an account, an ERM decision)
     files.py    printed serials, batches, files, pages (what ingest writes)
     records.py  records, field values, issues; people's and the machine's changes (versioned, audited)
-    review.py   what the review app asks: queues, grids, counts, approvals, problem pages
+    review.py   what the review app asks: changes, approvals, counts, problem pages; NEEDS_LOOK
+    sheets.py   the review screens: sheets worst first, one sheet ready to show, sheet actions, columns
     users.py    staff accounts
     learning.py reviewed cells and the versions of a clinic's adaptations
     facade.py   ``Store`` = the repositories above over one ``Database``

@@ -1,4 +1,4 @@
-"""What the review app asks of the store: worst-first queue, per-field grid, changes, approvals, counts.
+"""What the review app asks of the store: changes, approvals, counts, problem pages; what "needs a look".
 
 A record's fields are the fields of its page with its ``record_no`` plus the page-level
 fields (``record_no IS NULL``, e.g. the date of a queue sheet), which every record on
@@ -8,7 +8,6 @@ per user action.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,24 +71,6 @@ class Blocked(BadInput):
     def __init__(self, message: str, issues: list[Issue]) -> None:
         super().__init__(message)
         self.issues = issues
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One record in the review queue with how bad it looks."""
-
-    record_id: int
-    state: str
-    version: int
-    form_id: str
-    page_key: str
-    record_no: int
-    file_name: str
-    page_no: int
-    n_review: int
-    n_blocking: int
-    n_issues: int
-    min_conf: float
 
 
 # --- values and rules ----------------------------------------------------------------------------
@@ -237,67 +218,7 @@ def count_records(store: Store, states: tuple[str, ...], form_id: str | None = N
     return int(row["n"]) if row else 0
 
 
-# --- queues --------------------------------------------------------------------------------------
-
-
-def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | None = None) -> list[QueueItem]:
-    """Records in ``states``, worst first: failing rules, then values to review, then lowest confidence."""
-    marks = ",".join("?" * len(states))
-    where = f"r.state IN ({marks})" + (" AND p.form_id = ?" if form_id else "")
-    params: tuple = (*states, form_id) if form_id else tuple(states)
-    rows = store.db.q(
-        "SELECT * FROM (SELECT r.id, r.state, r.version, p.form_id, p.page_key, r.record_no, fl.name AS file_name, "
-        "p.page_no, "
-        f"(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} AND x.status = 'review') "
-        "AS n_review, "
-        f"(SELECT MIN(x.confidence) FROM fields x WHERE x.page_id = r.page_id AND {_OF_RECORD} "
-        "AND x.status IN ('auto', 'review')) AS min_conf, "
-        "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking, "
-        "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id) AS n_issues "
-        "FROM records r JOIN pages p ON p.id = r.page_id JOIN files fl ON fl.id = p.file_id "
-        f"WHERE {where}) q ORDER BY n_blocking DESC, n_review DESC, COALESCE(min_conf, 1) ASC, id", params)
-    return [QueueItem(r["id"], r["state"], r["version"], r["form_id"] or "", r["page_key"] or "", r["record_no"],
-                      r["file_name"], r["page_no"], r["n_review"], r["n_blocking"], r["n_issues"],
-                      1.0 if r["min_conf"] is None else float(r["min_conf"])) for r in rows]
-
-
-def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
-    """Per field name of a form: values still to review and values not yet seen by a person, in open records."""
-    return [dict(r) for r in store.db.q(
-        "SELECT x.name, x.kind, COUNT(*) FILTER (WHERE x.status = 'review') AS n_review, "
-        "COUNT(*) FILTER (WHERE x.status IN ('auto', 'review')) AS n_open "
-        "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND EXISTS ("
-        f"SELECT 1 FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) "
-        "GROUP BY x.name, x.kind ORDER BY MIN(x.id)", (form_id,))]
-
-
-def field_grid(store: Store, form_id: str, name: str, statuses: tuple[str, ...] = ("review",),
-               limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One field across open records of a form, least confident first; returns ``(rows, total)``.
-
-    Each row has the field's id, version, values, confidence and the rule messages about it.
-    """
-    marks = ",".join("?" * len(statuses))
-    base = (
-        "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND x.name = ? "
-        f"AND x.status IN ({marks}) AND EXISTS (SELECT 1 FROM records r WHERE r.page_id = x.page_id "
-        f"AND {_OF_RECORD} AND r.state IN ('review', 'flagged'))")
-    params = (form_id, name, *statuses)
-    total = store.db.q(f"SELECT COUNT(*) AS n {base}", params)[0]["n"]
-    rows = [dict(r) for r in store.db.q(
-        "SELECT x.id AS field_id, x.page_id, x.record_no, x.name, x.kind, x.machine_value, x.final_value, "
-        "x.confidence, x.status, x.version, x.topk, p.page_key, p.version AS form_version, "
-        f"(SELECT r.id FROM records r WHERE r.page_id = x.page_id AND {_OF_RECORD} ORDER BY r.record_no LIMIT 1) "
-        f"AS record_id {base} ORDER BY x.confidence, x.id LIMIT ? OFFSET ?", (*params, limit, offset))]
-    messages: dict[int, list[str]] = defaultdict(list)
-    ids = [r["record_id"] for r in rows if r["record_id"] is not None]
-    if ids:
-        for i in store.db.q(f"SELECT record_id, message FROM issues WHERE field = ? AND record_id IN "
-                         f"({','.join('?' * len(ids))}) ORDER BY id", (name, *ids)):
-            messages[i["record_id"]].append(i["message"])
-    for r in rows:
-        r["messages"] = messages.get(r["record_id"], [])
-    return rows, int(total)
+# --- snippets ----------------------------------------------------------------------------------------
 
 
 def crops(store: Store, field_ids: list[int]) -> dict[int, bytes]:
@@ -306,18 +227,6 @@ def crops(store: Store, field_ids: list[int]) -> dict[int, bytes]:
         return {}
     rows = store.db.q(f"SELECT id, crop FROM fields WHERE id IN ({','.join('?' * len(field_ids))})", tuple(field_ids))
     return {r["id"]: r["crop"] or b"" for r in rows}
-
-
-def record_detail(store: Store, record_id: int) -> dict[str, Any]:
-    """A record with its fields (box and cells included), issues and history, for the per-form screen."""
-    rec = dict(store.record(record_id))
-    fields = [dict(r) for r in store.db.q(
-        "SELECT x.id, x.record_no, x.name, x.kind, x.machine_value, x.topk, x.confidence, x.engine, x.status, "
-        "x.final_value, x.changed_by, x.changed_at, x.version, x.box, x.detail "
-        "FROM fields x JOIN records r ON r.id = ? "
-        f"WHERE x.page_id = r.page_id AND {_OF_RECORD} ORDER BY x.id", (record_id,))]
-    return {"record": rec, "fields": fields, "issues": [dict(i) for i in store.issues(record_id)],
-            "history": [dict(h) for h in store.history(record_id)]}
 
 
 # --- overview ------------------------------------------------------------------------------------

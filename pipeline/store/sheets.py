@@ -16,7 +16,8 @@ from typing import Any
 from pipeline.errors import BadInput
 from pipeline.models import Issue
 from pipeline.store import review as rv
-from pipeline.store.db import Conflict, Store
+from pipeline.store.facade import Store
+from pipeline.store.records import Conflict
 from pipeline.store.review import NEEDS_LOOK
 
 OPEN = ("review", "flagged")
@@ -63,7 +64,7 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
     """Sheets with a record in ``states``, worst first: failing rules, values needing a look, least sure."""
     where = f"r.state IN ({_marks(states)})" + (" AND p.form_id = ?" if form_id else "")
     params = (*states, *states, *states, *((form_id,) if form_id else ()))
-    rows = store.q(
+    rows = store.db.q(
         "SELECT p.id, p.form_id, p.page_key, COUNT(r.id) AS n_records, "
         f"(SELECT COUNT(*) FROM fields x WHERE x.page_id = p.id AND ({NEEDS_LOOK}) AND EXISTS (SELECT 1 FROM "
         f"records r2 WHERE r2.page_id = p.id AND r2.state IN ({_marks(states)}) AND "
@@ -81,26 +82,26 @@ def queue(store: Store, states: tuple[str, ...] = ("review",), form_id: str | No
 
 def sheet_in(store: Store, page_id: int, states: tuple[str, ...]) -> bool:
     """Whether the sheet still has a record in ``states`` (others may have finished it meanwhile)."""
-    return bool(store.q(f"SELECT 1 FROM records WHERE page_id = ? AND state IN ({_marks(states)}) LIMIT 1",
+    return bool(store.db.q(f"SELECT 1 FROM records WHERE page_id = ? AND state IN ({_marks(states)}) LIMIT 1",
                         (page_id, *states)))
 
 
 def forms_present(store: Store) -> list[str]:
     """Form ids that have records, sorted."""
-    return [r["form_id"] for r in store.q(
+    return [r["form_id"] for r in store.db.q(
         "SELECT DISTINCT p.form_id FROM records r JOIN pages p ON p.id = r.page_id "
         "WHERE p.form_id IS NOT NULL ORDER BY p.form_id")]
 
 
 def form_version(store: Store, form_id: str) -> int | None:
     """The newest version of a form among the stored sheets."""
-    row = store.q("SELECT MAX(version) AS v FROM pages WHERE form_id = ?", (form_id,))
+    row = store.db.q("SELECT MAX(version) AS v FROM pages WHERE form_id = ?", (form_id,))
     return None if not row or row[0]["v"] is None else int(row[0]["v"])
 
 
 def count_records(store: Store, states: tuple[str, ...], form_id: str | None = None) -> int:
     """Records in ``states`` (of one form, if given)."""
-    return int(store.q(
+    return int(store.db.q(
         f"SELECT COUNT(*) AS n FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state IN ({_marks(states)})"
         + (" AND p.form_id = ?" if form_id else ""), (*states, *((form_id,) if form_id else ())))[0]["n"])
 
@@ -110,14 +111,14 @@ def count_records(store: Store, states: tuple[str, ...], form_id: str | None = N
 
 def sheet(store: Store, page_id: int) -> dict[str, Any]:
     """A sheet ready to show: page, records, fields (with ``look``), issues per record and the history."""
-    page = store.q("SELECT p.id, p.page_key, p.form_id, p.version, p.image_path, p.page_no, fl.name AS file_name "
+    page = store.db.q("SELECT p.id, p.page_key, p.form_id, p.version, p.image_path, p.page_no, fl.name AS file_name "
                    "FROM pages p JOIN files fl ON fl.id = p.file_id WHERE p.id = ?", (page_id,))
     if not page:
         raise BadInput(f"no page {page_id}")
-    records = [dict(r) for r in store.q(
+    records = [dict(r) for r in store.db.q(
         "SELECT id, record_no, state, version, flagged, updated_by, updated_at FROM records WHERE page_id = ? "
         "ORDER BY record_no", (page_id,))]
-    fields = [dict(r) for r in store.q(
+    fields = [dict(r) for r in store.db.q(
         "SELECT x.id, x.record_no, x.name, x.kind, x.machine_value, x.final_value, x.topk, x.confidence, "
         f"x.status, x.version, x.changed_by, x.changed_at, x.cells, x.box, x.detail, CASE WHEN {NEEDS_LOOK} THEN 1 "
         "ELSE 0 END AS look FROM fields x WHERE x.page_id = ? ORDER BY x.id", (page_id,))]
@@ -125,10 +126,10 @@ def sheet(store: Store, page_id: int) -> dict[str, Any]:
     issues: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     history: list[dict[str, Any]] = []
     if ids:
-        for i in store.q(f"SELECT record_id, field, rule, message, blocking FROM issues WHERE record_id IN "
+        for i in store.db.q(f"SELECT record_id, field, rule, message, blocking FROM issues WHERE record_id IN "
                          f"({_marks(ids)}) ORDER BY id", tuple(ids)):
             issues[i["record_id"]].append(dict(i))
-        history = [dict(h) for h in store.q(
+        history = [dict(h) for h in store.db.q(
             f"SELECT a.*, r.record_no FROM audit a JOIN records r ON r.id = a.record_id WHERE a.record_id IN "
             f"({_marks(ids)}) ORDER BY a.id", tuple(ids))]
     return {"page": dict(page[0]), "records": records, "fields": fields, "issues": issues, "history": history}
@@ -136,7 +137,7 @@ def sheet(store: Store, page_id: int) -> dict[str, Any]:
 
 def page_crops(store: Store, page_id: int) -> dict[int, bytes]:
     """PNG snippets of every field of a sheet."""
-    return {r["id"]: r["crop"] or b"" for r in store.q("SELECT id, crop FROM fields WHERE page_id = ?", (page_id,))}
+    return {r["id"]: r["crop"] or b"" for r in store.db.q("SELECT id, crop FROM fields WHERE page_id = ?", (page_id,))}
 
 
 # --- acting on a sheet ---------------------------------------------------------------------------
@@ -150,39 +151,54 @@ def _bumps(store: Store, saved: list[int]) -> Counter[int]:
     return n
 
 
+class _Refused(Exception):
+    """Rolls a person's action back when one of its changes was refused."""
+
+
 def act(store: Store, action: str, changes: list[rv.Change], seen: dict[int, int], user: str,
         note: str = "") -> SheetOutcome:
     """Save a person's changes on a sheet, then ``approve``, ``flag`` or just ``save`` its open records.
 
-    ``seen`` maps each record shown to the version it had; a record someone else changed since
-    is not approved (``stale``). ``approve`` with a ``note`` is an admin's approval despite a
-    failing rule. Nothing is approved when a change was refused.
+    One transaction: if someone changed one of the values first, nothing is saved (``conflicts``).
+    ``seen`` maps each record shown to the version it had; a record someone else changed since is
+    not approved (``stale``), nor one whose rules fail (``blocked``); the others are. ``approve``
+    with a ``note`` is an admin's approval despite a failing rule.
     """
-    applied = rv.apply_changes(store, changes, user)
-    out = SheetOutcome(saved=applied.saved, conflicts=applied.conflicts)
-    if out.conflicts or action == "save":
-        return out
-    bumps = _bumps(store, applied.saved)
-    for rid, version in seen.items():
-        expected = version + bumps[rid]
-        try:
-            if action == "flag":
-                rv.flag(store, rid, user, note or "perlu dicek supervisor", expected)
-            else:
-                rv.approve(store, rid, user, expected, override_note=note)
-        except rv.Blocked as e:
-            out.blocked[rid] = e.issues
-            continue
-        except Conflict:
-            out.stale.append(rid)
-            continue
-        out.done.append(rid)
+    out = SheetOutcome()
+    try:
+        with store.tx():
+            applied = rv.apply_changes(store, changes, user)
+            out.saved, out.conflicts = applied.saved, applied.conflicts
+            if out.conflicts:
+                raise _Refused
+            if action == "save":
+                return out
+            bumps = _bumps(store, applied.saved)
+            for rid, version in seen.items():
+                _finish(store, out, action, rid, version + bumps[rid], user, note)
+    except _Refused:
+        out.saved = []
     return out
+
+
+def _finish(store: Store, out: SheetOutcome, action: str, rid: int, expected: int, user: str, note: str) -> None:
+    """Approve or flag one record of the sheet, noting why not."""
+    try:
+        if action == "flag":
+            rv.flag(store, rid, user, note or "perlu dicek supervisor", expected)
+        else:
+            rv.approve(store, rid, user, expected, override_note=note)
+    except rv.Blocked as e:
+        out.blocked[rid] = e.issues
+    except Conflict:
+        out.stale.append(rid)
+    else:
+        out.done.append(rid)
 
 
 def reopen(store: Store, page_id: int, user: str) -> int:
     """Put the approved or flagged records of a sheet back into review; returns how many."""
-    ids = [r["id"] for r in store.q("SELECT id FROM records WHERE page_id = ? AND state IN ('approved', 'flagged') "
+    ids = [r["id"] for r in store.db.q("SELECT id FROM records WHERE page_id = ? AND state IN ('approved', 'flagged') "
                                     "ORDER BY record_no", (page_id,))]
     for rid in ids:
         rv.reopen(store, rid, user)
@@ -194,7 +210,7 @@ def reopen(store: Store, page_id: int, user: str) -> int:
 
 def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
     """Per field name of a form: values needing a look in open records, in form order."""
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         f"SELECT x.name, x.kind, SUM(CASE WHEN {NEEDS_LOOK} THEN 1 ELSE 0 END) AS n_look, MIN(x.id) AS first "
         "FROM fields x JOIN pages p ON p.id = x.page_id WHERE p.form_id = ? AND EXISTS (SELECT 1 FROM records r "
         f"WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) "
@@ -204,7 +220,7 @@ def field_names(store: Store, form_id: str) -> list[dict[str, Any]]:
 def column(store: Store, form_id: str, name: str, only_look: bool = True, limit: int = 40) -> list[dict[str, Any]]:
     """One field across open records of a form, least sure first, with the rule messages about it."""
     look = f"AND ({NEEDS_LOOK})" if only_look else "AND x.status IN ('auto', 'review')"
-    rows = [dict(r) for r in store.q(
+    rows = [dict(r) for r in store.db.q(
         "SELECT x.id, x.page_id, x.record_no, x.name, x.kind, x.machine_value, x.final_value, x.topk, x.confidence, "
         f"x.status, x.version, x.changed_by, x.changed_at, x.cells, x.detail, CASE WHEN {NEEDS_LOOK} THEN 1 ELSE 0 "
         "END AS look, p.page_key, p.version AS form_version FROM fields x JOIN pages p ON p.id = x.page_id "
@@ -214,7 +230,7 @@ def column(store: Store, form_id: str, name: str, only_look: bool = True, limit:
     if rows:
         pages = tuple({r["page_id"] for r in rows})
         msgs: dict[tuple[int, int | None], list[dict[str, Any]]] = {}
-        for i in store.q(f"SELECT r.page_id, r.record_no, i.message, i.blocking FROM issues i JOIN records r "
+        for i in store.db.q(f"SELECT r.page_id, r.record_no, i.message, i.blocking FROM issues i JOIN records r "
                          f"ON r.id = i.record_id WHERE i.field = ? AND r.page_id IN ({_marks(pages)}) ORDER BY i.id",
                          (name, *pages)):
             msgs.setdefault((i["page_id"], i["record_no"]), []).append(dict(i))
@@ -232,7 +248,7 @@ def column_rows(store: Store, field_ids: list[int]) -> list[dict[str, Any]]:
     """The stored state of some fields (what a person's grid action is checked against)."""
     if not field_ids:
         return []
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         "SELECT x.id, x.name, x.kind, x.final_value, x.version, x.status, p.version AS form_version FROM fields x "
         f"JOIN pages p ON p.id = x.page_id WHERE x.id IN ({_marks(field_ids)})", tuple(field_ids))]
 
@@ -245,7 +261,7 @@ def values_to_check(store: Store, everything: bool = False) -> list[dict[str, An
     """
     look = "" if everything else (
         f"AND (({NEEDS_LOOK}) OR EXISTS (SELECT 1 FROM issues i WHERE i.record_id = r.id AND i.field = x.name))")
-    return [dict(r) for r in store.q(
+    return [dict(r) for r in store.db.q(
         "SELECT x.id, p.page_key, p.form_id, p.version AS form_version, r.record_no, x.name, x.kind, "
         "x.machine_value, x.final_value, x.confidence, x.version, x.status FROM fields x "
         "JOIN pages p ON p.id = x.page_id JOIN records r ON r.page_id = x.page_id AND "
@@ -259,7 +275,7 @@ def fields_now(store: Store, field_ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     for chunk in range(0, len(field_ids), 500):
         ids = field_ids[chunk:chunk + 500]
-        for r in store.q(
+        for r in store.db.q(
                 "SELECT x.id, x.name, x.kind, x.final_value, x.version, x.status, x.changed_by, x.changed_at, "
                 "x.record_no, p.page_key, p.form_id, p.version AS form_version, EXISTS (SELECT 1 FROM records r "
                 f"WHERE r.page_id = x.page_id AND {_OF_RECORD} AND r.state IN ('review', 'flagged')) AS is_open "

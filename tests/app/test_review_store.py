@@ -7,7 +7,7 @@ from conftest import PASSWORD, Factory, queue_row
 
 from pipeline.errors import BadInput
 from pipeline.models import Issue
-from pipeline.store import Conflict, users
+from pipeline.store import Conflict, sheets, users
 from pipeline.store import review as rv
 
 
@@ -36,15 +36,6 @@ def test_accounts_hash_verify_and_refuse(factory: Factory) -> None:
     with pytest.raises(users.LoginFailed):
         users.verify(store, "ani", PASSWORD)
     assert users.hash_password("x") != users.hash_password("x")  # salted
-
-
-def test_queue_is_worst_first(factory: Factory) -> None:
-    clean = factory.pendaftaran()
-    one = factory.pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
-    broken = factory.pendaftaran(unsure={"sex": ("L", 0.4)})  # NIK says P: a blocking rule fails
-    order = [i.record_id for i in rv.queue(factory.store)]
-    assert order == [broken, one, clean]
-    assert rv.queue(factory.store)[0].n_blocking == 1
 
 
 def test_apply_changes_audits_and_revalidates(factory: Factory) -> None:
@@ -94,18 +85,18 @@ def test_revalidate_keeps_ingest_issues(factory: Factory) -> None:
     assert [i.rule for i in rv.revalidate(store, rid)] == ["duplicate_serial"]
 
 
-def test_field_grid_and_page_level_fields(factory: Factory) -> None:
+def test_column_and_page_level_fields(factory: Factory) -> None:
     store = factory.store
     rows = factory.antrean([queue_row(), queue_row(name="SITI ROMLAH", queue_no="002")],
                            unsure={(1, "name"): ("SITI R0MLAH", 0.5), (None, "visit_date"): ("2026-13-01", 0.2)})
-    grid, total = rv.field_grid(store, "antrean", "name")
-    assert total == 1 and grid[0]["machine_value"] == "SITI R0MLAH" and grid[0]["record_id"] == rows[1]
-    dates, _ = rv.field_grid(store, "antrean", "visit_date")
-    assert dates[0]["record_id"] == rows[0] and dates[0]["messages"]
+    grid = sheets.column(store, "antrean", "name")
+    assert len(grid) == 1 and grid[0]["machine_value"] == "SITI R0MLAH" and grid[0]["record_no"] == 1
+    dates = sheets.column(store, "antrean", "visit_date")
+    assert dates[0]["record_no"] is None and dates[0]["issues"]
     # fixing the shared date re-validates every row of the sheet
-    applied = rv.apply_changes(store, [rv.Change(dates[0]["field_id"], dates[0]["version"], "2026-01-05")], "ani")
+    applied = rv.apply_changes(store, [rv.Change(dates[0]["id"], dates[0]["version"], "2026-01-05")], "ani")
     assert sorted(applied.records) == sorted(rows)
-    names = {n["name"]: n["n_review"] for n in rv.field_names(store, "antrean")}
+    names = {n["name"]: n["n_look"] for n in sheets.field_names(store, "antrean")}
     assert names["name"] == 1 and names["visit_date"] == 0
 
 

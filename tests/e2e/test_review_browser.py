@@ -1,6 +1,6 @@
 """Real browser, real server: generated scans are ingested, ``susulan review`` serves them, a clerk reviews them.
 
-The clerk of the review benchmark (``pipeline.review_bench``) logs in, opens "Periksa per
+The clerk of the review benchmark (``susulan_tools.review_bench``) logs in, opens "Periksa per
 formulir" and works keyboard-first: for every value the screen asks about it types what is
 really on the paper (the generator's ground truth), takes a listed suggestion, or presses
 Enter; a wrong value shown outside the Enter flow is clicked and retyped; then it approves.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import review_bench
-from pipeline.review_bench import CHROMIUM, make_batch, served, summarize
+from susulan_tools import review_bench
+from susulan_tools.review_bench import CHROMIUM, make_batch, served, summarize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.review_bench import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, served
 from pipeline.store import Store
 from pipeline.store import review as rv
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 _spec = importlib.util.spec_from_file_location("app_factory",
