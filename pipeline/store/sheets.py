@@ -86,26 +86,6 @@ def sheet_in(store: Store, page_id: int, states: tuple[str, ...]) -> bool:
                         (page_id, *states)))
 
 
-def forms_present(store: Store) -> list[str]:
-    """Form ids that have records, sorted."""
-    return [r["form_id"] for r in store.db.q(
-        "SELECT DISTINCT p.form_id FROM records r JOIN pages p ON p.id = r.page_id "
-        "WHERE p.form_id IS NOT NULL ORDER BY p.form_id")]
-
-
-def form_version(store: Store, form_id: str) -> int | None:
-    """The newest version of a form among the stored sheets."""
-    row = store.db.q("SELECT MAX(version) AS v FROM pages WHERE form_id = ?", (form_id,))
-    return None if not row or row[0]["v"] is None else int(row[0]["v"])
-
-
-def count_records(store: Store, states: tuple[str, ...], form_id: str | None = None) -> int:
-    """Records in ``states`` (of one form, if given)."""
-    return int(store.db.q(
-        f"SELECT COUNT(*) AS n FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state IN ({_marks(states)})"
-        + (" AND p.form_id = ?" if form_id else ""), (*states, *((form_id,) if form_id else ())))[0]["n"])
-
-
 # --- one sheet -----------------------------------------------------------------------------------
 
 

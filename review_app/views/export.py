@@ -9,7 +9,8 @@ import streamlit as st
 
 from pipeline.errors import SusulanError
 from pipeline.export import rows
-from pipeline.store import Store, sheets
+from pipeline.store import Store
+from pipeline.store import review as rv
 from review_app import common
 
 STAGES = {"Hanya yang sudah disetujui": "reviewed", "Semua (termasuk yang belum diperiksa)": "recognized"}
@@ -29,7 +30,7 @@ def build(stage: str, form_id: str | None, fmt: str) -> bytes:
 
 
 st.title("Ekspor data")
-forms_present = sheets.forms_present(store)
+forms_present = rv.forms_present(store)
 titles = common.form_titles()
 c = st.columns(3)
 stage_label = c[0].radio("Baris", list(STAGES), key="ex_stage")
@@ -39,7 +40,7 @@ fmt_label = c[2].radio("Format", list(FORMATS), key="ex_format")
 stage, fmt = STAGES[stage_label], FORMATS[fmt_label]
 form_id = None if form_sel == "(semua)" else form_sel
 states = ("approved", "exported") if stage == "reviewed" else ("review", "approved", "flagged", "exported")
-count = sheets.count_records(store, states, form_id)
+count = rv.count_records(store, states, form_id)
 st.write(f"**{count}** pasien akan diekspor, satu baris per pasien.")
 if stage == "recognized":
     st.warning("Baris yang belum diperiksa bisa berisi salah baca. Kolom *needs_review* menyebut nilai yang "
@@ -55,8 +56,7 @@ def erm_inserts() -> list[dict]:
     """Rows of the confirmed ERM plan that are still to be inserted (``susulan erm plan --confirm``)."""
     from pipeline.erm import plan as planning
 
-    _, planned = planning.confirmed(store)
-    return [r["data"] for r in planned if r["action"] == "insert" and not planning.stale_reason(store, r)]
+    return [r["data"] for r in planning.sendable(store)[0]]
 
 
 def erm_file(data: list[dict], fmt: str) -> bytes:
@@ -70,8 +70,8 @@ def erm_file(data: list[dict], fmt: str) -> bytes:
         return out.read_bytes()
 
 
-NO_PLAN = ("Belum ada rencana impor ERM yang dikonfirmasi. Admin membuatnya dengan `susulan erm plan --confirm` "
-           "setelah data pasien ERM dimuat.")
+NO_PLAN = ("Belum ada rencana impor ERM yang dikonfirmasi. Admin membuatnya di halaman Impor ke ERM setelah data "
+           "pasien ERM dimuat.")
 try:
     inserts = erm_inserts()
 except SusulanError:

@@ -54,7 +54,7 @@ def on_action() -> None:
     feedback["failed"] = bool(applied.conflicts)
 
 
-forms_present = sheets.forms_present(store)
+forms_present = rv.forms_present(store)
 if not forms_present:
     st.info("Belum ada formulir. Buka Unggah pindaian untuk memasukkan hasil scan.")
     st.stop()
@@ -62,7 +62,7 @@ titles = common.form_titles()
 c = st.columns([2, 3, 2], vertical_alignment="center")
 form_id = c[0].selectbox("Jenis formulir", forms_present, format_func=lambda f: titles.get(f, f), key="fg_form",
                          label_visibility="collapsed")
-version = sheets.form_version(store, form_id)
+version = rv.latest_version(store, form_id)
 names = sheets.field_names(store, form_id)
 if not names:
     st.success("Tidak ada nilai yang menunggu di formulir jenis ini.")

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pipeline.store import review as rv
 from pipeline.store import sheets
 from review_app import common, logic, screen, sheet_ui
 
@@ -183,7 +184,7 @@ def history_table(history: list[dict], form_id: str, version: int | None) -> pd.
 
 titles = common.form_titles()
 c = st.columns([3, 3, 4, 2], vertical_alignment="center")
-form_sel = c[0].selectbox("Jenis formulir", [ALL, *sheets.forms_present(store)], label_visibility="collapsed",
+form_sel = c[0].selectbox("Jenis formulir", [ALL, *rv.forms_present(store)], label_visibility="collapsed",
                           format_func=lambda f: titles.get(f, f), key="rq_form")
 state_sel = c[1].selectbox("Tampilkan", list(STATES), key="rq_state", label_visibility="collapsed")
 jump = c[2].container()
