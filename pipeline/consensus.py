@@ -14,8 +14,13 @@ Runs in the parent after a batch is stored, on machine readings no person has to
 
 Leave-one-out: a value never supports itself. The result is a posterior probability
 that replaces the value's confidence; ``auto`` still needs the calibrated threshold of
-its kind and no broken rule. Rerunning gives the same result (it starts from the
-original reading kept in the field's detail).
+its kind and no broken rule (:mod:`pipeline.accept`). Rerunning gives the same result
+(it starts from the original reading kept in the field's detail).
+
+Limits that keep it honest: only sheets of the same ingest batch support each other,
+only values of batches not finished yet are decided (a later batch never touches an
+earlier one), no support is taken across a change of visit date, and a value the other
+sheets changed (its own cells read something else) is never ``auto``.
 """
 
 from __future__ import annotations
@@ -78,11 +83,16 @@ def _is_date(value: str) -> bool:
 
 
 def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[str, tuple[str, float]],
-            name: str, why: str, policy: Policy) -> set[int]:
-    """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed."""
+            name: str, why: str, policy: Policy, between_days: bool = False) -> set[int]:
+    """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed.
+
+    A value the other sheets changed (its own cells read something else) is never ``auto``,
+    nor is one between two days (``between_days``): consensus alone does not accept.
+    """
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
-    page = _revise(store, row, best, p, own, conf, accept.status_for(KINDS[name], p, policy=policy), why)
+    status = accept.status_for(KINDS[name], p, held=best != own or between_days, policy=policy)
+    page = _revise(store, row, best, p, own, conf, status, why)
     return set() if page is None else {page}
 
 
@@ -99,33 +109,63 @@ def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: floa
     return None
 
 
-def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
-    """Visit dates weighted by nearness in scan order; returns pages changed.
+def _same_day_support(sure: list[str | None], i: int) -> list[tuple[str, float]]:
+    """Sure dates of the sheets on each side of sheet ``i`` up to the first change of date, weighted by distance.
 
-    Only sheets within :data:`WINDOW` of a page in ``around`` (all when None) are decided:
-    the others' evidence has not changed since they were last settled.
+    Walking away from ``i`` in scan order, a side ends where a sure date differs from the
+    first one met on that side (or after :data:`WINDOW` sheets): a value is never changed
+    or confirmed across a change of visit date.
     """
-    rows = [(r, *_original(r)) for r in _hinted_fields(store, "visit_date", "same_day")]
-    sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
-    new = [i for i, (r, *_) in enumerate(rows) if around is None or r["page_id"] in around]
-    todo = {j for i in new for j in range(i - WINDOW, i + WINDOW + 1)}
+    out = []
+    for step in (-1, 1):
+        first = None
+        j = i + step
+        while 0 <= j < len(sure) and abs(j - i) <= WINDOW:
+            d = sure[j]
+            if d is not None:
+                if first is None:
+                    first = d
+                elif d != first:
+                    break
+                out.append((d, 0.5 ** (abs(i - j) / HALF_LIFE)))
+            j += step
+    return out
+
+
+def _by_batch(rows: list) -> list[list]:
+    """Rows grouped by ingest batch, scan order kept: batch consistency never crosses batches."""
+    groups: dict[int, list] = defaultdict(list)
+    for row in rows:
+        groups[row[0]["batch_id"]].append(row)
+    return list(groups.values())
+
+
+def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
+    """Visit dates weighted by nearness in scan order, within one batch; returns pages changed.
+
+    Only sheets on pages in ``around`` (all when None; the ingest passes the pages of
+    batches not finished yet) are decided, and only sheets of the same batch support them,
+    up to the nearest change of date on each side (:func:`_same_day_support`). A sheet
+    between two days is decided by its own cells and then never ``auto``.
+    """
     touched = set()
-    for i, (r, own, conf, cells, human) in enumerate(rows):
-        if i not in todo or human or len(cells) != 8:
-            continue
-        near = [(sure[j], 0.5 ** (abs(i - j) / HALF_LIFE)) for j in range(max(0, i - WINDOW), i + WINDOW + 1)
-                if j != i and j < len(rows) and sure[j]]
-        count = Counter(d for d, _ in near)
-        weight: Counter = Counter()
-        for d, w in near:
-            if count[d] >= MIN_SUPPORT:
-                weight[d] += w
-        if not weight:
-            continue
-        total = sum(weight.values())
-        prior = {d: (_date_chars(d), (1 - OTHER) * w / total) for d, w in weight.items()}
-        touched |= _decide(store, r, own, conf, cells, prior, "visit_date", "tanggal sama dengan lembar lain",
-                           policy or accept.shipped())
+    for rows in _by_batch([(r, *_original(r)) for r in _hinted_fields(store, "visit_date", "same_day")]):
+        sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
+        for i, (r, own, conf, cells, human) in enumerate(rows):
+            if (around is not None and r["page_id"] not in around) or human or len(cells) != 8:
+                continue
+            near = _same_day_support(sure, i)
+            count = Counter(d for d, _ in near)
+            weight: dict[str, float] = defaultdict(float)
+            for d, w in near:
+                if count[d] >= MIN_SUPPORT:
+                    weight[d] += w
+            if not weight:
+                continue
+            total = sum(weight.values())
+            prior = {d: (_date_chars(d), (1 - OTHER) * w / total) for d, w in weight.items()}
+            touched |= _decide(store, r, own, conf, cells, prior, "visit_date", "tanggal sama dengan lembar lain",
+                               policy or accept.shipped(), between_days=len(count) > 1)
     return touched
 
 

@@ -69,7 +69,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
 
 
 def _rule_abiding(field: FieldDef, cells: list[CellReading]) -> tuple[list[str], float] | None:
-    """The most probable reading that keeps the field's own rules (a real date, 06:00-18:00, ...).
+    """The most probable reading that keeps the field's own rules (a real date, a time within opening hours, ...).
 
     Top-3 of the (at most 5) least sure cells are combined. The confidence is its share of
     the rule-abiding combinations plus the probability mass not enumerated (conservative).

@@ -105,10 +105,11 @@ class RecordsRepo:
 
         Each row carries the machine reading's detail (per-cell candidates), the value
         now stored (``final_value``), its status (a person's, or ``auto``/``review``) and
-        the page's form.
+        the page's form and ingest batch.
         """
         return self.db.q("SELECT x.id, x.page_id, x.record_no, x.machine_value, x.final_value, x.confidence, "
-                         "x.status, x.version, x.detail, p.form_id FROM fields x JOIN pages p ON p.id = x.page_id "
+                         "x.status, x.version, x.detail, p.form_id, f.batch_id FROM fields x "
+                         "JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
                          "WHERE x.name=? AND x.kind=? AND p.status='done' ORDER BY x.page_id, x.record_no",
                          (name, kind))
 

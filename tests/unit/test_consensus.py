@@ -60,6 +60,7 @@ def test_misread_visit_date_is_corrected_by_the_batch(store):
     row = field_row(store, bad, "visit_date")
     assert row["final_value"] == row["machine_value"] == "2025-10-30"
     assert row["confidence"] > 0.9
+    assert row["status"] == "review"  # its own cells read 80: consensus alone never makes a value auto
     detail = json.loads(row["detail"])
     assert detail["consensus"]["read"] == "2025-10-80"
     audit = store.db.q("SELECT * FROM audit WHERE field_id=?", (row["id"],))
@@ -143,3 +144,48 @@ def test_only_sheets_near_the_new_pages_are_decided(store):
     assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-80"
     assert consensus.settle(store, store.pages_of_open_batches()) == 1
     assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-30"
+
+
+UNSURE_DAY = {1: [("0", 0.5), ("1", 0.45), ("7", 0.05)]}
+"""Second cell of a visit date torn between 30 and 31."""
+
+
+def test_a_later_batch_never_touches_an_earlier_one(store):
+    early = [visit(store, serial, cells_of("30102025", unsure=UNSURE_DAY), "2025-10-30") for serial in (1, 2)]
+    store.finish_batch(store.batch)
+    store.batch = store.start_batch("next day")
+    for serial in range(3, 9):
+        visit(store, serial, cells_of("31102025"), "2025-10-31")
+    assert consensus.settle(store, store.pages_of_open_batches()) == 0
+    assert consensus.settle(store) == 0  # even asked to settle everything, batches stay apart
+    assert [field_row(store, p, "visit_date")["final_value"] for p in early] == ["2025-10-30"] * 2
+
+
+def test_no_support_across_a_change_of_date(store):
+    for serial in range(1, 4):
+        visit(store, serial, cells_of("31102025"), "2025-10-31")
+    visit(store, 4, cells_of("30102025"), "2025-10-30")
+    torn = visit(store, 5, cells_of("30102025", unsure=UNSURE_DAY), "2025-10-30")
+    # the 31st lies beyond the change of date: only one sheet of the 30th supports, too few
+    assert consensus.settle(store) == 0
+    assert field_row(store, torn, "visit_date")["final_value"] == "2025-10-30"
+
+
+def test_a_sheet_between_two_days_is_never_auto(store):
+    for serial in range(1, 4):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    torn = visit(store, 4, cells_of("30102025", unsure={1: [("0", 0.9), ("1", 0.09), ("7", 0.01)]}), "2025-10-30")
+    for serial in range(5, 8):
+        visit(store, serial, cells_of("31102025"), "2025-10-31")
+    consensus.settle(store)
+    row = field_row(store, torn, "visit_date")
+    assert row["final_value"] == "2025-10-30" and row["status"] == "review"
+
+
+def test_confirmed_own_reading_may_be_auto(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    mine = visit(store, 5, cells_of("30102025", unsure={1: [("0", 0.9), ("8", 0.09), ("7", 0.01)]}), "2025-10-30")
+    consensus.settle(store)
+    row = field_row(store, mine, "visit_date")
+    assert row["final_value"] == "2025-10-30" and row["status"] == "auto" and row["confidence"] > 0.99

@@ -36,6 +36,10 @@ def test_nik_disagreeing_with_birth_date_and_sex() -> None:
 def test_formats_and_ranges() -> None:
     assert rules({**GOOD, "phone": "0812"}) == {"phone_format"}
     assert rules({**GOOD, "arrival_time": "19:10"}) == {"time_range"}
+    # forms/site.yaml declares the registration desk open 07:00-14:00
+    assert rules({**GOOD, "arrival_time": "06:30"}) == {"time_range"}
+    assert rules({**GOOD, "arrival_time": "14:00"}) == set() and rules({**GOOD, "arrival_time": "07:00"}) == set()
+    assert rules({**GOOD, "arrival_time": "25:00"}) == {"time_range"}
     assert rules({**GOOD, "bpjs_no": ""}) == {"bpjs_missing"}
     assert rules({**GOOD, "birth_date": "1990-02-30"}) >= {"date_invalid"}
     assert rules({**GOOD, "visit_date": "2027-01-01"}) == {"visit_future"}
