@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.errors import BadInput, ExitCode, SusulanError
+from pipeline.errors import RERUN, BadInput, ExitCode, SusulanError, system_message
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -145,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("susulan: interrupted; what was finished is saved, run the same command again to continue")
         return int(ExitCode.INTERRUPTED)
+    except Exception as e:  # noqa: BLE001 - the one place that turns any failure into one line
+        if args.verbose:
+            raise
+        plain = system_message(e)
+        if plain is not None:
+            err(f"susulan: {plain}")
+            return int(ExitCode.SYSTEM)
+        err(f"susulan: unexpected error ({type(e).__name__}: {e}); {RERUN}. Run again with -v to see the details "
+            "for a bug report.")
+        return int(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

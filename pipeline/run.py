@@ -1,18 +1,22 @@
 """The ingest orchestrator: files -> pages -> worker pool -> store. Only this parent process writes.
 
 Rerunning is always safe: a file already stored (same SHA-256) is not added again,
-finished pages are never redone, and pages left ``pending`` by an interrupted run
-are picked up by the next one.
+finished pages are never redone, and pages left by an interrupted run are picked up
+by the next one. Runs at the same time never read a page twice (pages are claimed).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +30,13 @@ from pipeline.learn import hands
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
 from pipeline.store import Row, Store
+from pipeline.store.files import PageKeyTaken
 
 Progress = Callable[[int, int], None]
+
+
+HEARTBEAT_S = 10.0
+"""How often a run says it is alive while it reads (see :data:`pipeline.store.db.STALE_RUN_S`)."""
 
 
 @dataclass
@@ -41,8 +50,11 @@ class Summary:
     problems: Counter = field(default_factory=Counter)
     duplicates: int = 0
     settled: int = 0
+    resumed: int = 0
     file_problems: list[tuple[str, str]] = field(default_factory=list)
     learned: hands.LearnReport | None = None
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    taken_over: int = 0
 
     @property
     def needs_attention(self) -> bool:
@@ -58,6 +70,10 @@ class Summary:
                             else "the reader in use was kept"))
         if self.files_known:
             parts.append(f"{self.files_known} file(s) were already ingested before and were skipped")
+        if self.resumed:
+            parts.append(f"{self.resumed} interrupted run(s) were closed and their unread pages read now")
+        if self.taken_over:
+            parts.append(f"{self.taken_over} page(s) were taken over by another run and are read there")
         if self.duplicates:
             parts.append(f"{self.duplicates} page(s) were rescans of sheets already read and were not counted again")
         if self.settled:
@@ -68,6 +84,8 @@ class Summary:
             parts.append(f"{sum(self.problems.values())} page(s) need attention ({reasons})")
         for name, msg in self.file_problems:
             parts.append(f"{name}: {msg}")
+        for name, why in self.left_out:
+            parts.append(f"not read: {name} ({why})")
         if self.needs_attention:
             parts.append("see 'susulan status' or the review app for the list")
         return ". ".join(parts) + "."
@@ -75,47 +93,80 @@ class Summary:
 
 def keep_original(data_dir: Path, src: Path, sha: str) -> Path:
     """Copy the source file into ``<data_dir>/originals`` (named by hash); returns the stored path."""
-    dest = data_dir / "originals" / sha[:2] / f"{sha}{src.suffix.lower()}"
+    dest = data_dir / "originals" / sha[:2] / f"{sha}{src.suffix.lower()[:12]}"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
     return dest
 
 
+def unreadable_key(path: Path) -> str:
+    """The store key of a file that could not even be read (no content hash): ``unreadable:`` + hash of its path."""
+    return "unreadable:" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+
+
 def register_files(store: Store, paths: Iterable[Path], batch_id: int, summary: Summary) -> None:
-    """Hash, keep and count pages of every file; unreadable files are recorded with a reason."""
+    """Hash, keep and count the pages of every file; each file is stored with its pages in one transaction.
+
+    A file that cannot be opened is stored as a ``problem`` with its reason; a file that
+    cannot even be read (permissions) is stored under :func:`unreadable_key` with its
+    reason, and stored properly once it can be read. Nothing raised here stops the batch.
+    """
     for path in paths:
-        sha = ingest.sha256_of(path)
-        known = store.file_by_sha(sha)
-        if known is not None:
+        try:
+            sha = ingest.sha256_of(path)
+            size = path.stat().st_size
+        except OSError as e:
+            _register_unreadable(store, path, batch_id, summary, e)
+            continue
+        if store.file_by_sha(sha) is not None:
             summary.files_known += 1
+            store.set_file_status_by_sha(unreadable_key(path), "discarded", "unreadable", "read later under its hash")
             continue
         stored = keep_original(store.data_dir, path, sha)
-        file_id = store.add_file(sha, path.name, str(stored.relative_to(store.data_dir)), path.stat().st_size,
-                                 batch_id)
-        summary.files_new += 1
         try:
-            count = ingest.page_count(stored)
+            count, reason, message = ingest.page_count(stored), "", ""
         except PageProblem as e:
-            store.set_file(file_id, status="problem", reason=e.reason, message=e.message)
-            summary.file_problems.append((path.name, e.message))
+            count, reason, message = 0, e.reason, e.message
+        file_id = store.register_file(sha, path.name, str(stored.relative_to(store.data_dir)), size, batch_id,
+                                      count, reason, message)
+        store.set_file_status_by_sha(unreadable_key(path), "discarded", "unreadable", "read later under its hash")
+        store.heartbeat(batch_id)
+        if file_id is None:  # another run registered the same content a moment ago
+            summary.files_known += 1
             continue
-        store.set_file(file_id, status="ok")
-        store.ensure_pages(file_id, count)
+        summary.files_new += 1
+        if reason:
+            summary.file_problems.append((path.name, message))
+    for row in store.unfinished_files():  # registered by an older version that was killed before its pages
+        try:
+            count = ingest.page_count(store.data_dir / row["stored_path"])
+        except PageProblem as e:
+            store.set_file(row["id"], status="problem", reason=e.reason, message=e.message)
+            summary.file_problems.append((row["name"], e.message))
+            continue
+        store.ensure_pages(row["id"], count)
 
 
-def pending(store: Store) -> list[Row]:
-    """Every page not finished yet, including those left by an interrupted run."""
-    return store.pending_pages()
+def _register_unreadable(store: Store, path: Path, batch_id: int, summary: Summary, e: OSError) -> None:
+    why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+    message = f"the file could not be read ({why}); nothing of it is stored: fix it and ingest it again"
+    store.register_file(unreadable_key(path), path.name, str(path.resolve()), 0, batch_id, 0, "file_unreadable",
+                        message)
+    summary.file_problems.append((path.name, message))
 
 
-def save_result(store: Store, page_row_id: int, result: PageResult, summary: Summary) -> None:
-    """Write one page's result, resolving rescans and photocopied serials."""
+def save_result(store: Store, page_row_id: int, result: PageResult, summary: Summary, claim: int | None = None,
+                tries: int = 3) -> None:
+    """Write one page's result, resolving rescans and photocopied serials; only while ``claim`` holds the page."""
     if result.status != "done" or result.ident is None:
-        store.mark_page(page_row_id, "problem", result.reason, result.message, seconds=result.seconds)
-        summary.problems[result.reason] += 1
+        if store.mark_page(page_row_id, "problem", result.reason, result.message, claim=claim,
+                           seconds=result.seconds):
+            summary.problems[result.reason] += 1
+        else:
+            summary.taken_over += 1
         return
     ident = result.ident
     sig = np.frombuffer(result.signature, np.float32)
@@ -125,11 +176,13 @@ def save_result(store: Store, page_row_id: int, result: PageResult, summary: Sum
         if ident.serial else []
     for twin in twins:
         if twin["signature"] and extract.same_sheet(np.frombuffer(twin["signature"], np.float32), sig):
-            store.mark_page(page_row_id, "duplicate", "same_sheet_rescanned",
-                            f"this sheet was already read (page {twin['page_key']}); not counted again",
-                            form_id=ident.form_id, version=ident.version, serial=ident.serial, copy_of=twin["id"],
-                            seconds=result.seconds)
-            summary.duplicates += 1
+            if store.mark_page(page_row_id, "duplicate", "same_sheet_rescanned",
+                               f"this sheet was already read (page {twin['page_key']}); not counted again",
+                               claim=claim, form_id=ident.form_id, version=ident.version, serial=ident.serial,
+                               copy_of=twin["id"], seconds=result.seconds):
+                summary.duplicates += 1
+            else:
+                summary.taken_over += 1
             return
     if twins:
         key = f"{ident.page_id}~{len(twins) + 1}"
@@ -138,21 +191,46 @@ def save_result(store: Store, page_row_id: int, result: PageResult, summary: Sum
         issues += [(r, note) for r in result.records]
     image_path = None
     if result.image_jpeg:
-        rel = Path("pages") / f"{page_row_id}.jpg"
+        rel = Path("pages") / f"{page_row_id}-{claim or 0}.jpg"
         (store.data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         (store.data_dir / rel).write_bytes(result.image_jpeg)
         image_path = str(rel)
     final = PageResult(**{**result.__dict__, "issues": tuple(issues)})
-    store.save_page(page_row_id, final, key, image_path)
+    try:
+        saved = store.save_page(page_row_id, final, key, image_path, claim=claim)
+    except PageKeyTaken:  # another run stored a sheet with this serial just now: look again
+        if tries <= 1:
+            raise
+        save_result(store, page_row_id, result, summary, claim, tries - 1)
+        return
+    if not saved:
+        summary.taken_over += 1
+        return
     summary.pages_done += 1
     summary.records += len(result.records)
 
 
-def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
-              progress: Progress | None = None, policy: Policy | None = None) -> None:
-    """Process pending pages in a pool; a page that kills its worker is retried alone, then marked.
+def _watch_parent(parent: int) -> None:
+    """Pool worker initializer: exit as soon as the ingest process that started us is gone (even by kill -9)."""
+    def loop() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
 
-    ``policy``: the acceptance policy (default: the data dir's, :func:`accept.for_data_dir`).
+    threading.Thread(target=loop, name="susulan-parent-watch", daemon=True).start()
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_watch_parent, initargs=(os.getpid(),))
+
+
+def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary, progress: Progress | None = None,
+              policy: Policy | None = None, claim: int | None = None) -> None:
+    """Process claimed pages in a pool; a page that kills its worker is retried alone, then marked.
+
+    ``policy``: the acceptance policy (default: the data dir's, :func:`accept.for_data_dir`);
+    ``claim``: the run holding the pages (results are stored only while it still holds them).
     Comb cells are read with the data dir's active clinic adaptation, if any (:mod:`pipeline.learn.hands`).
     """
     policy = policy or accept.for_data_dir(store.data_dir)
@@ -160,22 +238,27 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
     todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"], policy, model) for r in rows}
     done = 0
     suspects: list[int] = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with _pool(jobs) as pool:
         futures: dict[Future, int] = {pool.submit(process_file_page, *todo[i]): i for i in todo}
-        for fut in as_completed(futures):
-            page_row_id = futures[fut]
-            try:
-                result = fut.result()
-            except BrokenProcessPool:
-                suspects.append(page_row_id)
-                continue
-            save_result(store, page_row_id, result, summary)
-            done += 1
-            if progress:
-                progress(done, len(todo))
+        waiting = set(futures)
+        while waiting:
+            finished, waiting = wait(waiting, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+            if claim is not None:
+                store.heartbeat(claim)
+            for fut in finished:
+                page_row_id = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    suspects.append(page_row_id)
+                    continue
+                save_result(store, page_row_id, result, summary, claim)
+                done += 1
+                if progress:
+                    progress(done, len(todo))
     for page_row_id in suspects:
         result = _run_alone(*todo[page_row_id])
-        save_result(store, page_row_id, result, summary)
+        save_result(store, page_row_id, result, summary, claim)
         done += 1
         if progress:
             progress(done, len(todo))
@@ -183,7 +266,7 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary,
 
 def _run_alone(path: Path, page_no: int, policy: Policy, model: Path) -> PageResult:
     """Retry a page in a fresh single worker; if it crashes again it is marked, the batch goes on."""
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    with _pool(1) as pool:
         try:
             return pool.submit(process_file_page, path, page_no, policy, model).result()
         except BrokenProcessPool:
@@ -197,15 +280,26 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
 
     With ``learn``, the reader first learns from the values reviewed since it last did, if
     there are enough (:func:`pipeline.learn.hands.maybe_learn`).
+
+    Several runs may ingest into one store at once (CLI, ``watch``, the app's uploads):
+    each page is claimed by exactly one run, and the pages of a run that died are
+    claimed again by the next run.
     """
-    files = ingest.discover(paths)
-    summary = Summary()
+    found = ingest.discover(paths)
+    summary = Summary(left_out=[(p.name, why) for p, why in found.left_out])
     with Store.open(data_dir) as store:
         batch = store.start_batch(", ".join(str(p) for p in paths)[:500], user)
-        summary.learned = hands.maybe_learn(store) if learn else None
-        register_files(store, files, batch, summary)
-        run_pages(store, pending(store), jobs or os.cpu_count() or 1, summary, progress)
-        summary.settled = consensus.settle(store, store.pages_of_open_batches())
+        try:
+            adopted = store.adopt_dead_runs(batch)
+            summary.resumed = len(adopted)
+            summary.learned = hands.maybe_learn(store) if learn else None
+            register_files(store, found.files, batch, summary)
+            run_pages(store, store.claim_pages(batch), jobs or os.cpu_count() or 1, summary, progress, claim=batch)
+            summary.settled = consensus.settle(store, store.pages_of_batches([batch, *adopted]))
+        except BaseException:
+            with contextlib.suppress(Exception):  # e.g. the disk is full: the next run closes this one
+                store.finish_batch(batch, "failed")
+            raise
         store.finish_batch(batch)
     return summary
 

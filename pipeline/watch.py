@@ -7,12 +7,13 @@ A file counts as complete when its size and modification time have not changed f
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from pipeline import ingest, run
+from pipeline import run
 from pipeline.errors import BadInput
 
 DONE_DIR = "done"
@@ -21,7 +22,7 @@ DONE_DIR = "done"
 def _snapshot(folder: Path) -> dict[Path, tuple[int, float]]:
     out = {}
     for f in folder.iterdir():
-        if f.is_file() and f.suffix.lower() in ingest.SCAN_EXT and not f.name.startswith("."):
+        if f.is_file() and not f.name.startswith("."):  # by content, not by name: ingest says what is not a scan
             st = f.stat()
             out[f] = (st.st_size, st.st_mtime)
     return out
@@ -59,7 +60,8 @@ def watch(folder: Path, data_dir: Path, interval: float = 2.0, settle: float = 3
             summary = run.ingest_paths(ready, data_dir)
             print(summary.text(), file=sys.stderr)
             for f in ready:
-                shutil.move(str(f), done / f.name)
+                with contextlib.suppress(FileNotFoundError):  # another watcher on this folder moved it first
+                    shutil.move(str(f), done / f.name)
                 seen.pop(f, None)
         elif once and now - start > settle:
             return

@@ -50,15 +50,33 @@ def page_size_pt(info: dict[str, str]) -> tuple[float, float]:
     return (float(m.group(1)), float(m.group(2))) if m else (595.0, 842.0)
 
 
-def single_jpeg(path: Path, page: int) -> bytes | None:
-    """The page's image if the page is exactly one embedded JPEG (a scanner PDF), else None."""
+def _image_list(path: Path, page: int) -> list[list[str]]:
+    """Rows of ``pdfimages -list`` for one page (page, num, type, width, height, color, comp, bpc, enc, ...)."""
     try:
         proc = subprocess.run([_tool("pdfimages"), "-list", "-f", str(page), "-l", str(page), str(path)],
                               capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return None
-    rows = [r.split() for r in proc.stdout.splitlines()[2:] if r.strip()]
-    if proc.returncode != 0 or len(rows) != 1 or rows[0][2] != "image" or rows[0][8] != "jpeg":
+    except subprocess.TimeoutExpired as e:
+        raise PageProblem("pdf_unreadable", "listing the PDF's images took too long; the file may be damaged") from e
+    if proc.returncode != 0:
+        return []
+    return [r.split() for r in proc.stdout.splitlines()[2:] if len(r.split()) >= 9]
+
+
+def image_sizes(path: Path, page: int) -> list[tuple[int, int]]:
+    """Pixel sizes ``(width, height)`` of the images embedded in one page (read from the PDF, nothing decoded)."""
+    out = []
+    for row in _image_list(path, page):
+        try:
+            out.append((int(row[3]), int(row[4])))
+        except ValueError:
+            continue
+    return out
+
+
+def single_jpeg(path: Path, page: int) -> bytes | None:
+    """The page's image if the page is exactly one embedded JPEG (a scanner PDF), else None."""
+    rows = _image_list(path, page)
+    if len(rows) != 1 or rows[0][2] != "image" or rows[0][8] != "jpeg":
         return None
     with tempfile.TemporaryDirectory(prefix="susulan-img-") as tmp:
         try:

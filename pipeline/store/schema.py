@@ -130,6 +130,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX adaptations_state ON adaptations(state);
         """,
     ),
+    (
+        "0006_run_claims",
+        """
+        ALTER TABLE batches ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        ALTER TABLE batches ADD COLUMN pid INTEGER;
+        ALTER TABLE batches ADD COLUMN heartbeat_at TEXT;
+        ALTER TABLE batches ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+        ALTER TABLE pages ADD COLUMN claimed_by INTEGER;
+        CREATE INDEX pages_status ON pages(status);
+        """,
+    ),
 ]
 
 

@@ -200,3 +200,122 @@ def test_killed_halfway_then_rerun(tmp_path: Path, data_dir: Path) -> None:
     assert sorted(p["serial"] for p in rows) == [100 + i for i in range(n)]
     assert count(data_dir, "records") == n
     assert count(data_dir, "files") == 1
+
+
+def multipage_tiff(tmp_path: Path, path: Path, serials: list[int]) -> Path:
+    frames = [Image.fromarray(filled_reg(tmp_path, s)).convert("L") for s in serials]
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_lzw", dpi=(200, 200))
+    return path
+
+
+def huge_jpeg(path: Path, width: int, height: int) -> Path:
+    """A small JPEG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_bad_files_in_a_folder_never_stop_the_batch(tmp_path: Path, data_dir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    whole = multipage_tiff(tmp_path, tmp_path / "whole.tif", [61, 62, 63]).read_bytes()
+    for share in (50, 75, 99):
+        (folder / f"a-cut{share}.tif").write_bytes(whole[:len(whole) * share // 100])
+    Image.new("1", (20_000, 20_000), 1).save(folder / "b-400mpx.png")
+    huge_jpeg(folder / "c-900mpx.jpg", 30_000, 30_000)
+    (folder / "d-notes.txt").write_text("daftar pasien yang belum dipindai\n")
+    (folder / "e-data.bin").write_bytes(bytes(range(256)) * 4)
+    save_jpeg(filled_reg(tmp_path, 64), tmp_path / "f.jpg").rename(folder / "f-photo.jpg.download")
+    save_jpeg(filled_reg(tmp_path, 65), folder / "z-last.jpg")
+    code, err = ingest([folder], data_dir, capsys)
+    assert code == ExitCode.PAGES_NEED_ATTENTION
+    assert "d-notes.txt" in err and "text file" in err
+    by_name = {f["name"]: f for f in files(data_dir)}
+    assert sorted(by_name) == ["a-cut50.tif", "a-cut75.tif", "a-cut99.tif", "b-400mpx.png", "c-900mpx.jpg",
+                               "e-data.bin", "f-photo.jpg.download", "z-last.jpg"]
+    assert (by_name["b-400mpx.png"]["status"], by_name["b-400mpx.png"]["reason"]) == ("problem", "image_too_large")
+    assert (by_name["c-900mpx.jpg"]["status"], by_name["c-900mpx.jpg"]["reason"]) == ("problem", "image_too_large")
+    assert (by_name["e-data.bin"]["status"], by_name["e-data.bin"]["reason"]) == ("problem", "not_a_scan")
+    read = {(p["file"], p["page_no"]): (p["status"], p["reason"]) for p in pages(data_dir)}
+    assert read[("z-last.jpg", 1)] == ("done", "") and read[("f-photo.jpg.download", 1)] == ("done", "")
+    for share in (50, 75, 99):  # every cut TIFF is accounted for: a file problem, or each page with a state
+        f = by_name[f"a-cut{share}.tif"]
+        got = [v for (name, _), v in read.items() if name == f"a-cut{share}.tif"]
+        assert f["status"] == "problem" and f["reason"] == "image_unreadable" or \
+            got and all(s in ("done", "problem") for s, _ in got)
+        assert f["status"] != "problem" or f["message"]
+    for f in by_name.values():
+        assert f["status"] in ("ok", "problem") and (f["status"] == "ok" or f["reason"])
+    assert ingest([folder], data_dir, capsys)[0] == ExitCode.OK  # a rerun: everything known, nothing new
+
+
+def test_pdf_wrapping_a_huge_jpeg_is_not_decoded(tmp_path: Path, data_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    jpg = huge_jpeg(tmp_path / "inner.jpg", 30_000, 30_000)
+    pdf = tmp_path / "wrapped.pdf"
+    c = Canvas(str(pdf), pagesize=(595, 842))
+    c.drawImage(str(jpg), 0, 0, 595, 842)
+    c.save()
+    code, _ = ingest([pdf], data_dir, capsys)
+    assert code == ExitCode.PAGES_NEED_ATTENTION
+    [p] = pages(data_dir)
+    assert (p["status"], p["reason"]) == ("problem", "image_too_large")
+
+
+def test_sixteen_bit_grey_scan_is_read(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a real 16-bit scan: black is not 0 (here ink ~3,000 and paper ~49,000 of 65,535)
+    grey = cv2.cvtColor(filled_reg(tmp_path, 71), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 180 + 3000
+    path = tmp_path / "scan16.png"
+    assert cv2.imwrite(str(path), grey)
+    assert Image.open(path).mode.startswith("I")
+    code, _ = ingest([path], data_dir, capsys)
+    assert code == ExitCode.OK
+    [p] = pages(data_dir)
+    assert (p["status"], p["page_key"]) == ("done", "pendaftaran-000071")
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "HEIF"])
+def test_phone_formats_are_read(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str],
+                                fmt: str) -> None:
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.fromarray(filled_reg(tmp_path, 81)).save(path, fmt, quality=90)
+    code, err = ingest([path], data_dir, capsys)
+    assert code == ExitCode.OK, err
+    [p] = pages(data_dir)
+    assert (p["status"], p["page_key"]) == ("done", "pendaftaran-000081")
+
+
+def test_unreadable_file_is_listed_and_read_once_it_can_be(tmp_path: Path, data_dir: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    locked = save_jpeg(filled_reg(tmp_path, 91), folder / "a-locked.jpg")
+    save_jpeg(filled_reg(tmp_path, 92), folder / "b-open.jpg")
+    locked.chmod(0o000)
+    # root reads anything: run without the capabilities that let it (as a clerk's account would run)
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() == 0 and not setpriv:
+        pytest.skip("running as root without setpriv (util-linux): a permission-denied file cannot be made")
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    cmd = [*prefix, sys.executable, "-m", "pipeline", "ingest", str(folder), "--data-dir", str(data_dir), "--jobs", "1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == ExitCode.PAGES_NEED_ATTENTION, run.stderr
+    assert "Traceback" not in run.stderr and "a-locked.jpg" in run.stderr and "permission" in run.stderr
+    status = subprocess.run([sys.executable, "-m", "pipeline", "status", "--data-dir", str(data_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert "a-locked.jpg" in status.stdout
+    assert [p["page_key"] for p in pages(data_dir) if p["status"] == "done"] == ["pendaftaran-000092"]
+    locked.chmod(0o644)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == ExitCode.OK, again.stderr
+    assert sorted(p["page_key"] for p in pages(data_dir)) == ["pendaftaran-000091", "pendaftaran-000092"]
+    assert [f["status"] for f in files(data_dir) if f["name"] == "a-locked.jpg"] == ["discarded", "ok"]

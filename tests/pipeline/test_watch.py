@@ -19,12 +19,14 @@ def test_a_growing_file_is_not_ready_until_it_settles(tmp_path: Path) -> None:
     assert watch.ready_files(tmp_path, seen, settle=3, now=8.5) == [f]
 
 
-def test_hidden_and_other_files_are_ignored(tmp_path: Path) -> None:
+def test_hidden_files_wait_and_every_other_file_is_handed_to_ingest(tmp_path: Path) -> None:
     (tmp_path / ".scan.pdf.part").write_bytes(b"x")
-    (tmp_path / "notes.txt").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_bytes(b"x")  # ingest says what it is (never skipped without a word)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"x")
     seen: dict = {}
     watch.ready_files(tmp_path, seen, settle=0, now=0.0)
-    assert watch.ready_files(tmp_path, seen, settle=0, now=1.0) == []
+    assert watch.ready_files(tmp_path, seen, settle=0, now=1.0) == [tmp_path / "IMG_0001.HEIC",
+                                                                     tmp_path / "notes.txt"]
 
 
 def test_watch_once_ingests_and_moves(tmp_path: Path, data_dir: Path) -> None:
