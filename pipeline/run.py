@@ -61,6 +61,13 @@ class Summary:
         """True if any page or file could not be read."""
         return bool(self.problems or self.file_problems)
 
+    def counts(self) -> dict:
+        """The summary as plain data (``susulan ingest --report``)."""
+        return {"files_new": self.files_new, "files_known": self.files_known, "pages_done": self.pages_done,
+                "records": self.records, "duplicates": self.duplicates, "settled": self.settled,
+                "problems": dict(self.problems), "file_problems": self.file_problems, "left_out": self.left_out,
+                "needs_attention": self.needs_attention}
+
     def text(self) -> str:
         """One plain paragraph for the terminal."""
         parts = [f"Read {self.pages_done} page(s) into {self.records} record(s) from {self.files_new} new file(s)"]

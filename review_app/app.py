@@ -18,8 +18,10 @@ def main() -> None:
     common.style()
     user = common.user()
     if user is None:
+        common.forget_cookie()
         st.navigation([st.Page(VIEWS / "login.py", title="Masuk", icon=":material/login:")], position="hidden").run()
         return
+    common.keep_login()
     pages = [
         st.Page(VIEWS / "overview.py", title="Ringkasan", icon=":material/dashboard:", default=True),
         st.Page(VIEWS / "record.py", title="Periksa per formulir", icon=":material/fact_check:"),
@@ -35,8 +37,7 @@ def main() -> None:
     who = st.container(key="who", horizontal=True, vertical_alignment="center", width="content")
     who.caption(f"Masuk sebagai **{common.md(user.name)}** ({'admin' if user.is_admin else 'pemeriksa'})")
     if who.button("Keluar", key="logout", type="tertiary"):
-        for key in ("user", "_flash"):
-            st.session_state.pop(key, None)
+        common.log_out()
         st.rerun()
     nav.run()
 

@@ -22,7 +22,7 @@ from pipeline import forms
 from pipeline.errors import SusulanError
 from pipeline.store import Store, sheets
 from pipeline.store import review as rv
-from pipeline.store.users import User
+from pipeline.store.users import COOKIE, User, close_session, open_session, session_user
 
 DATA_ENV = "SUSULAN_DATA_DIR"
 COLOURS = {"problem": (220, 38, 38), "review": (234, 140, 0), "ok": (22, 163, 74)}
@@ -88,9 +88,67 @@ def store() -> Store:
     return s
 
 
+def _cookie() -> str:
+    try:
+        return str(st.context.cookies.get(COOKIE) or "")
+    except (AttributeError, RuntimeError, KeyError):  # no browser request (e.g. AppTest)
+        return ""
+
+
+def client_address() -> str:
+    """The browser's network address, as far as the server can tell ('' if unknown)."""
+    try:
+        return str(st.context.ip_address or "")
+    except (AttributeError, RuntimeError):
+        return ""
+
+
 def user() -> User | None:
-    """The logged-in account of this session, if any."""
-    return st.session_state.get("user")
+    """The logged-in account of this session, checked against the store on every rerun.
+
+    A session ends when it expires, when the person logs out, or when an admin disables
+    the account or resets its password; the next rerun then shows the login page.
+    """
+    token = st.session_state.get("_session") or _cookie()
+    found = session_user(store(), token) if token else None
+    if found is None:
+        for key in ("user", "_session", "_handoff"):
+            st.session_state.pop(key, None)
+        return None
+    st.session_state["_session"] = token
+    st.session_state["user"] = found
+    return found
+
+
+def log_in(account: User) -> None:
+    """Start a session for ``account``; the browser gets its cookie on the next run (see :func:`keep_login`)."""
+    token, handoff = open_session(store(), account, client_address())
+    st.session_state["_session"], st.session_state["_handoff"] = token, handoff
+    st.session_state["user"] = account
+
+
+def keep_login() -> None:
+    """Once after login: let the browser exchange the one-time code for its HttpOnly session cookie."""
+    handoff = st.session_state.pop("_handoff", None)
+    if handoff:
+        st.html(f"""<script>fetch("/api/session", {{method: "POST", credentials: "same-origin",
+                headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{code: {handoff!r}}})}});
+                </script>""", unsafe_allow_javascript=True)
+
+
+def log_out() -> None:
+    """End this session (server side at once; the browser cookie is deleted on the login page)."""
+    close_session(store(), st.session_state.get("_session"))
+    for key in ("user", "_session", "_handoff", "_flash"):
+        st.session_state.pop(key, None)
+    st.session_state["_forget_cookie"] = True
+
+
+def forget_cookie() -> None:
+    """On the login page after a logout: delete the browser's (already ended) session cookie."""
+    if st.session_state.pop("_forget_cookie", False) or _cookie():
+        st.html('<script>fetch("/api/logout", {method: "POST", credentials: "same-origin"});</script>',
+                unsafe_allow_javascript=True)
 
 
 def require_user() -> User:

@@ -14,9 +14,11 @@ from pipeline.errors import BadInput, ExitCode
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline import run
 
-    summary = run.ingest_paths([Path(p) for p in args.paths], args.data_dir, args.jobs,
+    summary = run.ingest_paths([Path(p) for p in args.paths], args.data_dir, args.jobs, user=args.user,
                                progress=run.terminal_progress)
     err(summary.text())
+    if args.report:
+        Path(args.report).write_text(json.dumps(summary.counts(), ensure_ascii=False))
     return ExitCode.PAGES_NEED_ATTENTION if summary.needs_attention else ExitCode.OK
 
 
@@ -65,7 +67,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise BadInput(f"no Susulan data in {describe(args.data_dir)} yet; run 'susulan ingest' first")
     with Store.open(args.data_dir) as store:
         data = rows.rows(store, args.stage, args.form)
-    rows.write(data, Path(args.out), args.format)
+        rows.write(data, Path(args.out), args.format)
+        rows.audit_export(store, f"cli:{_os_user()}", f"export {args.stage}" + (f" {args.form}" if args.form else ""),
+                          len(data), args.format)
     err(f"wrote {len(data)} record(s) ({args.stage}) to {args.out}")
     return ExitCode.OK
 
@@ -76,6 +80,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="read scanned forms (PDF, TIFF, PNG, JPEG files or folders) into the store")
     p.add_argument("paths", nargs="+", help="files or folders")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    p.add_argument("--user", default="", help="who started this ingest (recorded with the batch)")
+    p.add_argument("--report", default=None, help="also write the summary as JSON to this file")
     _add_data_dir(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -100,3 +106,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output file")
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import ipaddress
 import os
@@ -12,7 +13,8 @@ from pathlib import Path
 from pipeline.cli import _add_data_dir, err, register
 from pipeline.errors import BadInput, ExitCode
 
-APP = Path(__file__).resolve().parent.parent.parent / "review_app" / "app.py"
+APP = Path(__file__).resolve().parent.parent.parent / "review_app" / "server.py"
+"""Streamlit with the login cookie and the session check on media (``review_app/server.py``)."""
 DATA_ENV = "SUSULAN_DATA_DIR"
 
 
@@ -36,6 +38,31 @@ def streamlit_flags(host: str, port: int) -> list[str]:
     ]
 
 
+def lan_addresses() -> list[str]:
+    """IPv4 addresses of this computer that others on the network can use (best effort, no traffic sent)."""
+    import socket
+
+    found: list[str] = []
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))  # UDP connect picks the outgoing interface; nothing is sent
+        found.append(s.getsockname()[0])
+    with contextlib.suppress(OSError):
+        found += [a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    return [a for a in dict.fromkeys(found) if not a.startswith("127.") and a != "0.0.0.0"]
+
+
+def serving_text(host: str, port: int, data_dir: Path) -> str:
+    """What ``susulan review`` says about where to open the app (and the network warning and TLS advice)."""
+    if is_loopback(host):
+        return f"review app for {data_dir}: open http://localhost:{port} in a browser on this computer (Ctrl+C to stop)"
+    hosts = lan_addresses() if host in ("0.0.0.0", "::", "") else [host]
+    urls = ", ".join(f"http://{h}:{port}" for h in hosts) or f"http://<this computer's address>:{port}"
+    return (f"review app for {data_dir}: open {urls} in a browser on the Puskesmas network (Ctrl+C to stop).\n"
+            f"warning: every computer on this network can reach the login page, and plain http is not encrypted: "
+            f"passwords and patient data cross the network readable. Use only on the Puskesmas' own network; "
+            f"for anything wider put a reverse proxy with TLS (https) in front, as docs/security.md describes.")
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from pipeline.store import Store
     from pipeline.store.users import list_users
@@ -45,14 +72,10 @@ def cmd_review(args: argparse.Namespace) -> int:
         if not list_users(store):
             raise BadInput(f"no staff account yet; create one first: susulan users add NAME --role admin "
                            f"--data-dir {data_dir}")
-    if not is_loopback(args.host):
-        err(f"warning: serving on {args.host}: every computer on this network can reach the login page. "
-            "Use only on the Puskesmas' own network, with strong passwords.")
     if not 1 <= args.port <= 65535:
         raise BadInput("--port must be between 1 and 65535")
     os.environ[DATA_ENV] = str(data_dir)
-    err(f"review app for {data_dir}: open http://{'localhost' if is_loopback(args.host) else args.host}:"
-        f"{args.port} in a browser (Ctrl+C to stop)")
+    err(serving_text(args.host, args.port, data_dir))
     from streamlit.web import cli as stcli
 
     stcli.main.main(args=["run", str(APP), *streamlit_flags(args.host, args.port)], prog_name="streamlit",
@@ -119,9 +142,9 @@ def read_password(path: str | None) -> str:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     from pipeline.store import Store
-    from pipeline.store.users import add_user, check_new
+    from pipeline.store.users import add_user, check_account
 
-    check_new(args.name, "x" * 99, args.role)  # name and role first, before asking for a password
+    check_account(args.name, args.role)  # name and role first, before asking for a password
     password = read_password(args.password_file)
     with Store.open(args.data_dir) as store:
         user = add_user(store, args.name, password, args.role, replace=args.replace, by=f"cli:{_os_user()}")

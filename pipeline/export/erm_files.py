@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.erm.profiles import DATE_FIELDS, Profile
-from pipeline.errors import BadInput
+from pipeline.export.rows import write_table
 
 
 def values(row: dict[str, Any]) -> dict[str, str]:
@@ -53,11 +53,5 @@ def write(rows: list[dict[str, Any]], profile: Profile, out: Path, fmt: str) -> 
     """Write the rows as ``csv`` (UTF-8 with BOM, for Excel) or ``xlsx``, all cells text; returns the count."""
     columns = [c.header for c in profile.export.columns]
     frame = pd.DataFrame([formatted(r, profile) for r in rows], columns=columns, dtype=str)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
-    elif fmt == "xlsx":
-        frame.to_excel(out, index=False)
-    else:
-        raise BadInput(f"unknown format {fmt!r} (csv or xlsx)")
+    write_table(frame, out, fmt)  # spreadsheet-safe text cells, as every CSV/XLSX Susulan writes
     return len(frame)

@@ -1,7 +1,11 @@
-"""Store -> export rows: one dict per record, page-level fields repeated in each row.
+"""Store -> export rows: one dict per record, page-level fields repeated in each row; spreadsheet-safe tables.
 
 JSONL shape: ``{"page_id", "form_id", "record", "source": {"file", "page"},
 "fields": {name: {"value", "confidence", "status"}}, "issues": [...]}``.
+
+Every CSV/XLSX Susulan writes goes through :func:`write_table`: XLSX cells are text
+cells (never formulas), CSV cells that would start a formula are neutralised
+(:func:`pipeline.sanitize.cell`), invisible characters are dropped from both.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import BadInput
-from pipeline.store import Store
+from pipeline.sanitize import cell, strip_invisible
+from pipeline.store import Store, audit
 
 STAGES = ("recognized", "reviewed")
 
@@ -60,10 +65,33 @@ def write(data: list[dict[str, Any]], out: Path, fmt: str) -> None:
             for r in data:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         return
-    frame = pd.DataFrame([flat(r) for r in data], dtype=str)
-    if fmt == "csv":
-        frame.to_csv(out, index=False, encoding="utf-8-sig")
-    elif fmt == "xlsx":
-        frame.to_excel(out, index=False)
-    else:
+    if fmt not in ("csv", "xlsx"):
         raise BadInput(f"unknown format {fmt!r} (jsonl, csv or xlsx)")
+    write_table(pd.DataFrame([flat(r) for r in data], dtype=str), out, fmt)
+
+
+def write_table(frame: pd.DataFrame, out: Path, fmt: str) -> None:
+    """Write a table as ``csv`` (UTF-8 with BOM, for Excel) or ``xlsx``, every cell text that cannot run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.fillna("").astype(str)
+    if fmt == "csv":
+        frame.map(cell).rename(columns=cell).to_csv(out, index=False, encoding="utf-8-sig")
+    elif fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        for r, values in enumerate([list(frame.columns), *frame.itertuples(index=False, name=None)], start=1):
+            for col, value in enumerate(values, start=1):
+                target = sheet.cell(row=r, column=col)
+                target.value = strip_invisible(str(value), keep_newlines=True)
+                target.data_type = "s"  # text, never a formula, whatever the value starts with
+        book.save(out)
+    else:
+        raise BadInput(f"unknown format {fmt!r} (csv or xlsx)")
+
+
+def audit_export(store: Store, user: str, what: str, count: int, fmt: str) -> None:
+    """Record that ``user`` exported or downloaded ``count`` records (patient data leaving the store)."""
+    with store.tx() as c:
+        audit.write(c, user or "-", "export", field=what, new=str(count), note=fmt)

@@ -287,10 +287,10 @@ class FilesRepo:
         }
 
     def problem_pages(self) -> list[Row]:
-        """Pages that need a person: unreadable, unknown, duplicates; with their source file."""
+        """Pages that need a person: unreadable, unknown, duplicates; with their source file (not those being read)."""
         return self.db.q("SELECT p.id, p.page_no, p.status, p.reason, p.message, p.page_key, f.name AS file_name "
-                         "FROM pages p JOIN files f ON f.id=p.file_id WHERE p.status NOT IN ('done','discarded') "
-                         "ORDER BY p.id")
+                         "FROM pages p JOIN files f ON f.id=p.file_id "
+                         "WHERE p.status NOT IN ('done', 'discarded', 'pending', 'reading') ORDER BY p.id")
 
 
 def _first_reading(field: Row) -> str:

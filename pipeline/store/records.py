@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.errors import BadInput, SusulanError
 from pipeline.models import Issue
+from pipeline.sanitize import person_value
 from pipeline.store import audit
 from pipeline.store.db import Database, Row, Tx, now
 
@@ -142,6 +143,8 @@ class RecordsRepo:
             row = c.one("SELECT * FROM fields WHERE id=?", (field_id,), for_update=True)
             if row is None:
                 raise BadInput(f"no field {field_id}")
+            if value is not None:  # the one entry point of person-set values: NFKC, no invisible chars, limits
+                value = person_value(value, row["kind"])
             if row["version"] != expected_version:
                 current = {"value": row["final_value"], "status": row["status"], "by": row["changed_by"],
                            "at": row["changed_at"], "version": row["version"]}

@@ -286,6 +286,12 @@ def batches(store: Store, limit: int = 50) -> list[dict[str, Any]]:
         "GROUP BY b.id ORDER BY b.id DESC LIMIT ?", (limit,))]
 
 
+def unread_pages(store: Store) -> int:
+    """Pages waiting to be read or being read now."""
+    row = store.db.one("SELECT COUNT(*) AS n FROM pages WHERE status IN ('pending', 'reading')")
+    return int(row["n"]) if row else 0
+
+
 def problem_files(store: Store) -> list[dict[str, Any]]:
     """Files that could not be opened at all."""
     return [dict(r) for r in store.db.q(

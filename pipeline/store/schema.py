@@ -141,6 +141,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX pages_status ON pages(status);
         """,
     ),
+    (
+        "0006_login_security",
+        """
+        CREATE TABLE login_failures (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL DEFAULT '', at TEXT NOT NULL);
+        CREATE INDEX login_failures_name ON login_failures(name, at);
+        CREATE INDEX login_failures_address ON login_failures(address, at);
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, expires_at TEXT NOT NULL, handoff_hash TEXT, handoff_expires TEXT,
+            revoked_at TEXT);
+        CREATE INDEX sessions_handoff ON sessions(handoff_hash);
+        """,
+    ),
 ]
 
 

@@ -21,11 +21,13 @@ user = common.require_user()
 store = common.store()
 
 
-def build(stage: str, form_id: str | None, fmt: str) -> bytes:
-    """The export file's bytes (made when the button is pressed)."""
+def build(stage: str, form_id: str | None, fmt: str, by: str) -> bytes:
+    """The export file's bytes (made when the button is pressed; the download is audited)."""
     with Store.open(common.data_dir()) as s, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"susulan.{fmt}"
-        rows.write(rows.rows(s, stage, form_id), out, fmt)
+        data = rows.rows(s, stage, form_id)
+        rows.write(data, out, fmt)
+        rows.audit_export(s, by, f"download {stage}" + (f" {form_id}" if form_id else ""), len(data), fmt)
         return out.read_bytes()
 
 
@@ -45,7 +47,8 @@ st.write(f"**{count}** pasien akan diekspor, satu baris per pasien.")
 if stage == "recognized":
     st.warning("Baris yang belum diperiksa bisa berisi salah baca. Kolom *needs_review* menyebut nilai yang "
                "belum dicek.")
-st.download_button(f"Unduh {fmt[0].upper()}", icon=":material/download:", data=lambda: build(stage, form_id, fmt[0]),
+st.download_button(f"Unduh {fmt[0].upper()}", icon=":material/download:",
+                   data=lambda: build(stage, form_id, fmt[0], user.name),
                    file_name=f"susulan-{stage}{'-' + form_id if form_id else ''}.{fmt[0]}", mime=fmt[1],
                    type="primary", disabled=count == 0, key="ex_download")
 
@@ -59,14 +62,15 @@ def erm_inserts() -> list[dict]:
     return [r["data"] for r in planning.sendable(store)[0]]
 
 
-def erm_file(data: list[dict], fmt: str) -> bytes:
+def erm_file(data: list[dict], fmt: str, by: str) -> bytes:
     """The ERM import file in the configured profile."""
     from pipeline.erm import profiles, settings
     from pipeline.export import erm_files
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Store.open(common.data_dir()) as s:
         out = Path(tmp) / f"erm.{fmt}"
-        erm_files.write(data, profiles.load(settings.load().profile), out, fmt)
+        n = erm_files.write(data, profiles.load(settings.load().profile), out, fmt)
+        rows.audit_export(s, by, "download erm import file", n, fmt)
         return out.read_bytes()
 
 
@@ -86,5 +90,5 @@ else:
         c = st.columns(2)
         for col, fmt in zip(c, ("csv", "xlsx")):
             col.download_button(f"Unduh berkas impor ERM ({fmt.upper()})", icon=":material/download:",
-                                data=lambda fmt=fmt: erm_file(inserts, fmt), file_name=f"impor-erm.{fmt}",
+                                data=lambda fmt=fmt: erm_file(inserts, fmt, user.name), file_name=f"impor-erm.{fmt}",
                                 key=f"erm-{fmt}")

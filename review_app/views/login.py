@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from pipeline.store.users import LoginFailed, list_users, verify
@@ -23,10 +21,10 @@ with st.form("login"):
 
 if submitted:
     try:
-        st.session_state["user"] = verify(common.store(), name, password)
-    except LoginFailed as e:
-        time.sleep(0.5)
+        account = verify(common.store(), name, password, common.client_address())
+    except LoginFailed as e:  # every refusal takes the same time (see pipeline.store.users)
         st.error(str(e))
     else:
+        common.log_in(account)
         st.session_state.pop("login_password", None)
         st.rerun()

@@ -28,14 +28,15 @@ with st.form("add_user", clear_on_submit=True):
     name = st.text_input("Nama pengguna (tanpa spasi)", key="nu_name")
     role = st.radio("Peran", ["reviewer", "admin"], horizontal=True, key="nu_role",
                     format_func=lambda r: "pemeriksa" if r == "reviewer" else "admin")
-    pw1 = st.text_input("Kata sandi (minimal 6 huruf)", type="password", key="nu_pw1")
+    pw1 = st.text_input(f"Kata sandi (minimal {accounts.MIN_PASSWORD} karakter, bukan yang umum)", type="password",
+                        key="nu_pw1")
     pw2 = st.text_input("Ulangi kata sandi", type="password", key="nu_pw2")
     add = st.form_submit_button("Simpan akun", type="primary")
 if add:
     if not accounts.NAME_RE.fullmatch(name.strip()):
         st.error("Nama pengguna: 2-32 huruf atau angka (boleh titik, garis bawah, tanda minus), tanpa spasi.")
-    elif len(pw1) < accounts.MIN_PASSWORD:
-        st.error(f"Kata sandi minimal {accounts.MIN_PASSWORD} huruf.")
+    elif accounts.password_problem(pw1):
+        st.error(accounts.password_problem(pw1))
     elif pw1 != pw2:
         st.error("Kedua kata sandi tidak sama.")
     else:
@@ -55,4 +56,12 @@ if others:
     target = next(u for u in others if u.name == who)
     if c[1].button("Nonaktifkan" if target.active else "Aktifkan", key="toggle_btn"):
         accounts.set_active(store, who, not target.active, user.name)
+        st.rerun()
+    st.caption("Akun yang dinonaktifkan langsung keluar dari semua sesi yang terbuka.")
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    locked = c[0].selectbox("Buka kunci akun (setelah terlalu banyak percobaan masuk gagal)", [u.name for u in others],
+                            key="unlock_user")
+    if c[1].button("Buka kunci", key="unlock_btn"):
+        accounts.unlock(store, locked, user.name)
+        common.flash("success", f"Akun {locked} bisa mencoba masuk lagi.")
         st.rerun()

@@ -75,6 +75,11 @@ def test_upload_unreadable_page_then_discard(app_env: Path) -> None:
     button(at, "Baca berkas").click()
     at.run(timeout=120)
     assert not at.exception, at.exception
+    assert "Sedang dibaca: 1 unggahan" in texts(at)  # read by its own process, not by the web server
+    deadline = time.monotonic() + 120
+    while "1 halaman perlu perhatian (1 halaman kosong)" not in texts(at) and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run(timeout=60)
     assert "1 halaman perlu perhatian (1 halaman kosong)" in texts(at)
     assert "kosong.png" in texts(at)
     button(at, "Buang").click()
