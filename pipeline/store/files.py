@@ -217,6 +217,7 @@ class FilesRepo:
         images = {(im.name, im.record): im for im in result.images}
         held = " AND status='reading' AND claimed_by=?" if claim is not None else ""
         with self.db.tx() as c:
+            c.lock("pages")  # runs at once: the page-key check and the write below see one another
             if c.one("SELECT 1 FROM pages WHERE page_key=? AND id<>?", (page_key, page_id)):
                 raise PageKeyTaken(page_key)
             at = now()
