@@ -58,7 +58,8 @@ def serving_text(host: str, port: int, data_dir: Path) -> str:
     hosts = lan_addresses() if host in ("0.0.0.0", "::", "") else [host]
     urls = ", ".join(f"http://{h}:{port}" for h in hosts) or f"http://<this computer's address>:{port}"
     return (f"review app for {data_dir}: open {urls} in a browser on the Puskesmas network (Ctrl+C to stop).\n"
-            f"warning: every computer on this network can reach the login page, and plain http is not encrypted: "
+            f"warning: serving on {host}: every computer on this network can reach the login page, and plain http "
+            f"is not encrypted: "
             f"passwords and patient data cross the network readable. Use only on the Puskesmas' own network; "
             f"for anything wider put a reverse proxy with TLS (https) in front, as docs/security.md describes.")
 

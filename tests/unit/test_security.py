@@ -148,3 +148,31 @@ def test_csv_and_xlsx_cells_never_run(tmp_path: Path) -> None:
     assert all(c.data_type == "s" for col in ("A", "B") for c in sheet[col] if c.value is not None)
     with zipfile.ZipFile(tmp_path / "t.xlsx") as z:
         assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_exports_are_audited_and_spreadsheet_safe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli import main
+    from tests.app.conftest import Factory
+
+    data = tmp_path / "d"
+    with Store.open(data) as s:
+        rid = Factory(s).pendaftaran()
+        name = next(f for f in s.record_fields(rid) if f["name"] == "name")
+        s.set_value(name["id"], "=HYPERLINK(\"http://x\")", "ani", name["version"])
+    assert main(["export", "--format", "xlsx", "--out", str(tmp_path / "e.xlsx"), "--data-dir", str(data)]) == 0
+    sheet = load_workbook(tmp_path / "e.xlsx").active
+    values = [c for row in sheet.iter_rows() for c in row if c.value == "=HYPERLINK(\"http://x\")"]
+    assert values and all(c.data_type == "s" for c in values)
+    with Store.open(data) as s:
+        [row] = s.q("SELECT \"user\", action, field, new, note FROM audit WHERE action = 'export'")
+    assert row["user"].startswith("cli:") and row["new"] == "1" and row["note"] == "xlsx"
+
+
+def test_lan_serving_names_usable_addresses_and_advises_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.commands import review
+
+    monkeypatch.setattr(review, "lan_addresses", lambda: ["192.168.1.20"])
+    text = review.serving_text("0.0.0.0", 8501, Path("/data"))
+    assert "http://192.168.1.20:8501" in text and "0.0.0.0" not in text
+    assert "TLS" in text and "docs/security.md" in text
+    assert "http://localhost:8501" in review.serving_text("127.0.0.1", 8501, Path("/data"))
