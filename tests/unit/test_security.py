@@ -173,6 +173,6 @@ def test_lan_serving_names_usable_addresses_and_advises_tls(monkeypatch: pytest.
 
     monkeypatch.setattr(review, "lan_addresses", lambda: ["192.168.1.20"])
     text = review.serving_text("0.0.0.0", 8501, Path("/data"))
-    assert "http://192.168.1.20:8501" in text and "0.0.0.0" not in text
+    assert "http://192.168.1.20:8501" in text and "http://0.0.0.0" not in text
     assert "TLS" in text and "docs/security.md" in text
     assert "http://localhost:8501" in review.serving_text("127.0.0.1", 8501, Path("/data"))
