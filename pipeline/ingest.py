@@ -169,11 +169,11 @@ class _opened:
         _check_pixels(self.im.size)
         return self.im
 
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
         if self.im is not None:
             self.im.close()
         if exc is None or isinstance(exc, PageProblem) or not isinstance(exc, Exception):
-            return False
+            return
         if isinstance(exc, Image.DecompressionBombError):
             raise PageProblem("image_too_large", f"the image is larger than a scan can be ({exc})") from exc
         raise _damaged(exc) from exc
@@ -206,10 +206,10 @@ def load_page(path: Path, page_no: int) -> np.ndarray:
 def _to_grey(im: Image.Image) -> np.ndarray:
     """8-bit grey; 16-bit and 32-bit greys are scaled down from their bit depth, never clipped."""
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        arr = np.asarray(im).astype(np.float64)
-        top = float(arr.max()) if arr.size else 0.0
+        deep = np.asarray(im).astype(np.float64)
+        top = float(deep.max()) if deep.size else 0.0
         full = next((2.0**b - 1 for b in (8, 10, 12, 14, 16) if top <= 2.0**b - 1), max(top, 1.0))
-        return np.ascontiguousarray(np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8))
+        return np.ascontiguousarray(np.clip(np.rint(deep * (255.0 / full)), 0, 255).astype(np.uint8))
     if im.mode in ("1", "L"):
         arr = np.asarray(im.convert("L"))
     else:

@@ -47,7 +47,7 @@ def lan_addresses() -> list[str]:
         s.connect(("10.255.255.255", 1))  # UDP connect picks the outgoing interface; nothing is sent
         found.append(s.getsockname()[0])
     with contextlib.suppress(OSError):
-        found += [a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+        found += [str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     return [a for a in dict.fromkeys(found) if not a.startswith("127.") and a != "0.0.0.0"]
 
 
