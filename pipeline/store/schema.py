@@ -142,7 +142,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0006_login_security",
+        "0007_login_security",
         """
         CREATE TABLE login_failures (
             id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL DEFAULT '', at TEXT NOT NULL);
