@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +19,22 @@ import pytest
 
 from pipeline.store import Store
 from pipeline.store import users as accounts
-from tests.e2e.test_review_browser import CHROMIUM, CHROMIUM_ARGS, free_port, susulan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "tiga-kata-acak"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def susulan(*args: str, ok: tuple[int, ...] = (0,)) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode in ok, f"susulan {' '.join(args)} -> {proc.returncode}\n{proc.stderr}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -110,10 +123,12 @@ def test_reload_keeps_login_media_needs_session_logout_ends_it(server: Server) -
         page.reload()
         page.get_by_text("Masuk sebagai ani").wait_for()  # the reload kept the login
         assert page.get_by_label("Kata sandi").count() == 0
-        page.get_by_role("link", name="Periksa per formulir").click()
-        page.locator('img[src*="/media/"]').first.wait_for()
-        src = page.locator('img[src*="/media/"]').first.get_attribute("src")
-        media = src if src.startswith("http") else server.url + src
+        page.get_by_role("link", name="Ekspor data").click()
+        page.get_by_text("Semua (termasuk yang belum diperiksa)").click()
+        with page.expect_download() as download:  # the CSV with NIKs is served under /media/
+            page.get_by_role("button", name="Unduh CSV").click()
+        media = download.value.url
+        assert "/media/" in media
         assert page.request.get(media).status == 200  # the browser, with its cookie
         assert status_without_cookie(media) == 403  # anyone else on the network
         page.get_by_role("button", name="Keluar").click()
