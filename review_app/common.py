@@ -41,13 +41,24 @@ class FieldMeta:
 _STYLE = """<style>
 [data-testid="stMainBlockContainer"] { padding: 3.6rem 1.25rem 2rem 1.25rem; max-width: none; }
 [data-testid="InputInstructions"] { display: none; }
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p { font-size: 0; }
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {
+  content: "Pilih berkas"; font-size: .95rem; }
+[data-testid="stFileUploaderDropzoneInstructions"] > div > span { font-size: 0; }
+[data-testid="stFileUploaderDropzoneInstructions"] > div > span::after {
+  content: "atau seret ke sini · PDF, TIFF, JPEG, PNG, WEBP, HEIC · paling besar 1 GB per berkas"; font-size: .9rem; }
+[data-testid="stElementToolbar"] { display: none; }
 .st-key-who { position: fixed; top: .55rem; right: 1.2rem; left: auto; width: auto !important; z-index: 1000100;
   gap: .6rem; }
 </style>"""
 
 
 def style() -> None:
-    """Room for the review screens at 1366 px: narrow page margins; no English input hints."""
+    """Room for the review screens at 1366 px: narrow page margins; Streamlit's own English texts replaced.
+
+    Input hints ("Press Enter to apply") and table toolbars are hidden; the file uploader's
+    button and instructions are said in Bahasa Indonesia.
+    """
     st.html(_STYLE)
 
 

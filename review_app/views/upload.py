@@ -19,7 +19,6 @@ import streamlit as st
 from pipeline.store import review as rv
 from review_app import common, logic
 
-SCAN_TYPES = ["pdf", "tif", "tiff", "jpg", "jpeg", "png", "webp", "heic", "heif"]
 LIST_LIMIT = 40
 INBOX = "inbox"
 
@@ -88,7 +87,8 @@ st.title("Unggah pindaian")
 st.write("Seret berkas hasil scan ke kotak di bawah (PDF, TIFF, JPEG, PNG, WEBP atau HEIC; boleh banyak sekaligus), "
          "lalu tekan **Baca berkas**. Berkas yang sama tidak akan terbaca dua kali.")
 with st.form("upload", clear_on_submit=True):
-    files = st.file_uploader("Berkas pindaian", type=SCAN_TYPES, accept_multiple_files=True, key="upload_files")
+    # every file type is taken (no English "file type not allowed"): the ingest says what it cannot read
+    files = st.file_uploader("Berkas pindaian", accept_multiple_files=True, key="upload_files")
     go = st.form_submit_button("Baca berkas", icon=":material/upload_file:", type="primary")
 if go:
     if not files:
