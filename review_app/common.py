@@ -36,6 +36,7 @@ class FieldMeta:
     label: str
     kind: str
     options: dict[str, str]
+    role: str = ""
 
 
 _STYLE = """<style>
@@ -200,7 +201,7 @@ def field_meta(form_id: str, version: int | None) -> dict[str, FieldMeta]:
     out: dict[str, FieldMeta] = {}
     for fd in form.fields:
         out.setdefault(fd.name, FieldMeta(fd.label or fallback.get(fd.name, fd.name), fd.kind,
-                                          {o.value: o.label for o in fd.options}))
+                                          {o.value: o.label for o in fd.options}, fd.role))
     return out
 
 

@@ -4,8 +4,9 @@
 // and notes are never parsed as HTML or markdown. What a person types is kept per field
 // (id + version) in sessionStorage until it is saved, so moving away, skipping or
 // reloading loses nothing; a value someone else changed meanwhile shows a conflict beside
-// the field. The next sheet arrives with the current one (data.next) and is shown at once
-// when this one is approved; the server's answer follows.
+// the field. The next two sheets arrive with the current one (data.ahead) and the next is
+// shown at once when this one is approved or skipped; the server's answer follows, and
+// actions taken meanwhile wait their turn.
 
 const DRAFTS = 'susulan-drafts';
 
@@ -62,7 +63,7 @@ function optLabel(c, v) {
 
 class Screen {
   constructor(root, send) {
-    this.root = root; this.send = send; this.view = null; this.next = null;
+    this.root = root; this.send = send; this.view = null; this.ahead = [];
     this.inflight = null; this.waiting = []; this.cells = new Map();
     this.onKey = (e) => this.key(e);
     document.addEventListener('keydown', this.onKey, true);
@@ -80,8 +81,14 @@ class Screen {
       if (data.failed) this.waiting = [];
     }
     const cur = data.current;
-    this.next = data.next || null;
-    if (!cur) { this.empty(data.done_text || ''); }
+    this.ahead = (data.ahead || []).filter((v) => v && (!cur || v.key !== cur.key));
+    // the person already left this sheet (an approval or skip still waiting its turn): stay where they are
+    const left = cur && this.view && this.view.key !== cur.key
+      && this.waiting.some((a) => a.key === cur.key && (a.kind === 'approve' || a.kind === 'skip'));
+    if (left) {
+      const at = this.ahead.findIndex((v) => v.key === this.view.key);
+      this.ahead = at >= 0 ? this.ahead.slice(at + 1) : [];
+    } else if (!cur) { this.empty(data.done_text || ''); }
     else if (this.view && this.view.key === cur.key && this.view.stamp === cur.stamp) { this.messages(data.messages); }
     else { this.render(cur, this.view && this.view.key === cur.key); this.messages(data.messages); }
     if (!this.inflight && this.waiting.length) this.dispatch(this.waiting.shift());
@@ -444,10 +451,13 @@ class Screen {
       page: view.page_id || null, edits, look, records: view.records || {},
       note: this.note ? this.note.value : '' };
     // a sheet without a failing rule is left at once for the next one (it came with this one)
-    const leave = (kind === 'approve' && !view.blocking) || kind === 'skip';
-    if (leave && this.next) {
-      const next = this.next; this.next = null;
-      this.render(next, false);
+    // a failing rule is likely settled when every value it names was changed; the server has the last word
+    const blocked = view.record_blocking || [...this.cells.values()].some((it) => !it.c.locked
+      && (it.c.issues || []).some((i) => i.b) && it.value === it.c.value);
+    const leave = (kind === 'approve' && !blocked) || kind === 'skip';
+    action.instant = !!(leave && this.ahead.length);
+    if (action.instant) {
+      this.render(this.ahead.shift(), false);
     } else {
       this.footMsg.textContent = 'Menyimpan…';
       this.root.classList.add('busy');
@@ -457,7 +467,7 @@ class Screen {
 
   dispatch(action) {
     this.inflight = action.id;
-    (window.__susulanLog = window.__susulanLog || []).push({ id: action.id, kind: action.kind,
+    (window.__susulanLog = window.__susulanLog || []).push({ id: action.id, kind: action.kind, instant: action.instant,
       sent: performance.now(), acked: null });
     this.send('action', action);
   }

@@ -1,6 +1,6 @@
 """The review component (``sheet_ui.js`` + ``sheet_ui.css``): draws a sheet or a grid batch, returns actions.
 
-Python sends ``data`` = ``{"current": view, "next": view | None, "ack": action id, "failed": bool,
+Python sends ``data`` = ``{"current": view, "ahead": [views], "ack": action id, "failed": bool,
 "messages": [...], "settled": [field ids]}``; the page code answers each action (a dict with
 ``id``, ``kind``, ``key``, ``page``, ``edits`` {field id: {v, value}}, ``look`` {field id:
 version}, ``records`` {record id: version}, ``note``) in its ``on_action`` callback.

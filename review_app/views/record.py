@@ -1,8 +1,8 @@
 """Per-form review: one sheet at a time, every value beside its whole snippet, uncertain ones in the Enter flow.
 
 The sheet is drawn by the review component (``sheet_ui``); this page keeps the worst-first
-queue, answers the person's actions through the store, and sends the next sheet along with
-the current one so that approving shows it at once.
+queue, answers the person's actions through the store, and sends the next two sheets along
+with the current one so that approving shows the next at once.
 """
 
 from __future__ import annotations
@@ -207,10 +207,16 @@ if current is None:
     st.stop()
 
 history, form_id, form_version = current.pop("_history")
-upcoming = view(next_open(pos + 1))
-if upcoming:
+ahead = []  # the next two sheets, shown at once when this one is approved
+at = pos
+for _ in range(2):
+    at = next_open(at + 1)
+    upcoming = view(at)
+    if upcoming is None:
+        break
     upcoming.pop("_history")
-sheet_ui.mount(KEY, {"current": current, "next": upcoming, **feedback}, on_action)
+    ahead.append(upcoming)
+sheet_ui.mount(KEY, {"current": current, "ahead": ahead, **feedback}, on_action)
 
 jump.selectbox("Loncat ke formulir", range(len(items)), index=min(pos, len(items) - 1), key=f"rq_jump{pos}",
                on_change=lambda k=f"rq_jump{pos}": st.session_state.update(rq_pos=st.session_state[k]),

@@ -18,7 +18,7 @@ def metas(form_id: str) -> dict[str, FieldMeta]:
     form = forms.load(form_id)
     out: dict[str, FieldMeta] = {}
     for f in form.fields:
-        out.setdefault(f.name, FieldMeta(f.label or f.name, f.kind, {o.value: o.label for o in f.options}))
+        out.setdefault(f.name, FieldMeta(f.label or f.name, f.kind, {o.value: o.label for o in f.options}, f.role))
     return out
 
 
@@ -149,3 +149,12 @@ def test_grid_rows_are_all_to_check_with_their_sheet(factory: Factory) -> None:
                          f"{r['record_no'] + 1}")
     assert all(c["ask"] for c in view["cells"]) and view["cells"][1]["label"].endswith("baris 2")
     assert {n["name"]: n["n_look"] for n in sheets.field_names(factory.store, "antrean")}["name"] == 2
+
+
+def test_the_birth_date_in_the_nik_is_offered_first(factory: Factory) -> None:
+    store = factory.store
+    rid = factory.pendaftaran(unsure={"birth_date": ("1985-08-01", 0.5)})  # the NIK says 07-08-1985
+    sh = sheets.sheet(store, store.record(rid)["page_id"])
+    view = screen.sheet(sh, metas("pendaftaran"), {}, {}, title="Formulir", rows_per_page=1)
+    birth = next(c for c in view["cells"] if c["name"] == "birth_date")
+    assert birth["alts"][0] == "07-08-1985" and birth["ask"]

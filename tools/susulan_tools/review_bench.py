@@ -210,8 +210,9 @@ class Clerk:
         self.db.row_factory = sqlite3.Row
         self.seen: set[int] = set()
         self.screens: list[Screen] = []
-        self.acks: list[tuple[str, float]] = []
-        """(action, ms) from the page: how long the server took to confirm each action sent in the background."""
+        self.acks: list[tuple[str, float, bool]] = []
+        """(action, ms, instant) from the page: how long the server took to confirm each action sent, and
+        whether the next sheet was shown from what had come ahead (without waiting for the server)."""
 
     def snapshot(self, folder: Path) -> None:
         """Screenshot the screen once per form kind (``review-<form>.png``), as the clerk first sees it."""
@@ -477,7 +478,8 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
     queue = [sum(x.klm_seconds() for x in v) for k, v in per_sheet.items() if v[0].form_id == "antrean"]
     approve = [s for sc in clerk.screens for a, s in sc.latency if a in ("approve", "flag")]
     enter = [s for sc in clerk.screens for a, s in sc.latency if a == "enter"]
-    saved = [ms / 1000 for kind, ms in clerk.acks if kind == "approve"]
+    saved = [ms / 1000 for kind, ms, _ in clerk.acks if kind == "approve"]
+    instant = sum(1 for kind, _, at_once in clerk.acks if kind == "approve" and at_once)
     screens = clerk.screens
     return {
         "pages_in_store": pages, "screens": len(screens), "sheets_reviewed": len(per_sheet),
@@ -494,6 +496,7 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
         "latency_max_s": round(max(approve, default=0.0), 3),
         "enter_latency_p50_s": round(_pct(enter, 0.5), 3), "first_load_s": round(first_load, 3),
         "server_confirm_p50_s": round(_pct(saved, 0.5), 3), "server_confirm_p95_s": round(_pct(saved, 0.95), 3),
+        "approvals_shown_from_prefetch": instant,
         "wrong_values_never_shown": never_shown(clerk, batch),
         "wrong_values_exported": wrong_exported(batch),
         "wall_s": round(seconds, 1),
@@ -517,7 +520,8 @@ def report(figures: dict[str, Any], clerk: Clerk) -> str:
                  f"({figures['pages_in_store']} pages in the store)")
     if figures["server_confirm_p50_s"]:
         lines.append(f"server confirmed each approval (in the background): p50 {figures['server_confirm_p50_s']} s, "
-                     f"p95 {figures['server_confirm_p95_s']} s")
+                     f"p95 {figures['server_confirm_p95_s']} s; next sheet shown from what came ahead for "
+                     f"{figures['approvals_shown_from_prefetch']} approval(s)")
     lines.append(f"wrong values never shown to the reviewer: {figures['wrong_values_never_shown']}; "
                  f"wrong values in approved records: {figures['wrong_values_exported']}")
     lines.append(json.dumps(figures, ensure_ascii=False))
@@ -554,7 +558,8 @@ def review(batch: Batch, url: str, max_screens: int | None = None, shots: Path |
             print(f"failed on screen {len(clerk.screens) + 1}; focus {page.evaluate(FOCUS_JS)}; "
                   f"screenshot {failure}", file=sys.stderr)
             raise
-        clerk.acks = page.evaluate("() => (window.__susulanLog || []).map((x) => [x.kind, x.acked - x.sent])")
+        clerk.acks = page.evaluate(
+            "() => (window.__susulanLog || []).map((x) => [x.kind, x.acked - x.sent, !!x.instant])")
         browser.close()
     return clerk, first_load
 
