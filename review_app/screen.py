@@ -1,8 +1,8 @@
 """What the review component draws: store rows -> plain, JSON-ready dicts (no Streamlit here).
 
 Snippets are stored at 8 px/mm with 1 mm around the field. Each is shown whole (never
-cropped), scaled so that a comb cell is 37 px tall for digits, dates and times (a
-handwritten digit then stands about 25-30 px tall) and 31 px for capitals. Under a comb
+cropped), scaled so that a comb cell is 40 px tall for digits, dates and times (a
+handwritten digit then stands about 26-32 px tall) and 32 px for capitals. Under a comb
 the value is drawn one character per printed cell (``strip``), so that the eye compares
 each written character with the one read.
 """
@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from pipeline.validate import nik_birth
 from review_app import logic
 
-CELL_PX = {"digits": 37, "date": 37, "time": 37, "letters": 31, "choice": 24}
+CELL_PX = {"digits": 40, "date": 40, "time": 40, "letters": 32, "choice": 20}
 """Height on screen of one printed cell (or tick box), per field kind."""
+SMALL_CELL_PX = 60
+"""Digit cells under 7.5 mm (the queue sheet's 7 mm) are drawn 10 % larger."""
 TEXT_SCALE = 0.62
 """Free-text boxes have no cells: shown at this share of 8 px/mm."""
 MAX_WIDTH = 760
@@ -53,6 +55,8 @@ def _cells(f: Mapping[str, Any]) -> list[list[int]]:
 def scale_for(kind: str, cells: Sequence[Sequence[int]], width: int) -> float:
     """Display scale of a snippet: cells of :data:`CELL_PX` height, never wider than :data:`MAX_WIDTH`."""
     target = CELL_PX.get(kind)
+    if kind in ("digits", "date", "time") and cells and cells[0][3] < SMALL_CELL_PX:
+        target = round(target * 1.1)  # handwriting in small boxes is small: draw those boxes larger
     scale = target / cells[0][3] if target and cells and cells[0][3] > 0 else TEXT_SCALE
     if width and width * scale > MAX_WIDTH:
         scale = MAX_WIDTH / width

@@ -127,7 +127,10 @@ class Screen {
     window.__susulan = { record: view.page_id || view.key, page: view.page_id || null,
       records: Object.keys(view.records || {}).map(Number), approve: 'approve', ready: true };
     const target = keepFocus && this.cells.get(keepFocus) ? keepFocus : (order.length ? order[0] : null);
+    this.pendingFocus = view;
     requestAnimationFrame(() => {
+      if (this.pendingFocus !== view) return;  // a message already put the focus beside itself
+      this.pendingFocus = null;
       if (target !== null) this.focusCell(target); else this.focusApprove();
     });
   }
@@ -222,7 +225,7 @@ class Screen {
       for (const col of view.columns) {
         const c = r.cells[col.name];
         if (!c) { tr.append(h('td')); continue; }
-        const td = h('td', { cls: 'sus-cell', data: { fieldId: c.id } },
+        const td = h('td', { cls: 'sus-cell', data: { fieldId: c.id }, style: { width: Math.max(c.w, 96) + 'px' } },
           c.n ? h('span', { cls: 'sus-tag', text: String(c.n) }) : null, this.evidence(c), this.side(c));
         this.bind(c, td);
         tr.append(td);
@@ -485,7 +488,7 @@ class Screen {
     }
     if ((list || []).some((m) => m.kind === 'error' || m.kind === 'warning')) {
       const first = (list || []).find((m) => m.field && this.cells.get(m.field));
-      if (first) this.focusCell(first.field);
+      if (first) { this.pendingFocus = null; this.focusCell(first.field); }
     }
   }
 }

@@ -177,6 +177,7 @@ def test_a_conflict_is_shown_beside_the_field(data: Path, browser) -> None:  # n
         box.wait_for()
         assert "baru saja diubah oleh budi" in box.inner_text() and "SITI AMINAH" in box.inner_text()
         assert ani.locator(f'[data-field-id="{name}"] input').input_value() == "SITI AMINA"  # kept for a look
+        assert focused(ani) == str(name)  # the focus is beside the message
         ani.screenshot(path=str(ARTIFACTS / "review-conflict.png"))
     with Store.open(data) as store:
         assert store.record(rid)["state"] == "review"
