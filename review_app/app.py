@@ -19,6 +19,7 @@ def main() -> None:
     user = common.user()
     if user is None:
         common.forget_cookie()
+        common.forget_drafts()
         st.navigation([st.Page(VIEWS / "login.py", title="Masuk", icon=":material/login:")], position="hidden").run()
         return
     common.keep_login()

@@ -63,6 +63,12 @@ def style() -> None:
     st.html(_STYLE)
 
 
+def forget_drafts() -> None:
+    """Clear the values typed but not saved in this browser tab (on the login page: the next person starts clean)."""
+    st.html("<script>Object.keys(sessionStorage).filter((k) => k.startsWith('susulan-drafts'))"
+            ".forEach((k) => sessionStorage.removeItem(k));</script>", unsafe_allow_javascript=True)
+
+
 def md(text: object) -> str:
     """``text`` safe inside Streamlit markdown: shown as written, never as a link, image, HTML or format.
 

@@ -8,7 +8,8 @@
 // shown at once when this one is approved or skipped; the server's answer follows, and
 // actions taken meanwhile wait their turn.
 
-const DRAFTS = 'susulan-drafts';
+// drafts belong to one person in one tab; the login page clears them (review_app.common.forget_drafts)
+let DRAFTS = 'susulan-drafts:';
 
 function drafts() {
   try { return JSON.parse(sessionStorage.getItem(DRAFTS) || '{}'); } catch (e) { return {}; }
@@ -73,6 +74,7 @@ class Screen {
 
   update(data) {
     this.data = data;
+    DRAFTS = 'susulan-drafts:' + (data.user || '');
     if (data.settled && data.settled.length) dropDrafts(data.settled);
     if (this.inflight && data.ack === this.inflight) {
       const log = (window.__susulanLog || []).find((x) => x.id === this.inflight);

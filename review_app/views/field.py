@@ -89,4 +89,4 @@ def label(r: dict[str, Any]) -> str:
 
 
 view = screen.column(rows, meta, pngs, uris, row_label=label) if rows else None
-sheet_ui.mount(KEY, {"current": view, "done_text": "", **feedback}, on_action)
+sheet_ui.mount(KEY, {"current": view, "done_text": "", "user": user.name, **feedback}, on_action)

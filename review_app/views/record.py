@@ -199,7 +199,7 @@ current = view(pos)
 if current is None:
     done_text = (f"Selesai: tidak ada formulir lagi di antrean ini ({len(items)} formulir dilalui)." if items
                  else "Tidak ada formulir di antrean ini.")
-    sheet_ui.mount(KEY, {"current": None, "done_text": done_text, **feedback}, on_action)
+    sheet_ui.mount(KEY, {"current": None, "done_text": done_text, "user": user.name, **feedback}, on_action)
     st.button("Periksa lagi dari awal", icon=":material/refresh:", key="rq_restart", on_click=load_queue,
               args=(form_sel, state_sel))
     st.page_link("views/overview.py", label="Kembali ke Ringkasan", icon=":material/dashboard:")
@@ -216,7 +216,7 @@ for _ in range(2):
         break
     upcoming.pop("_history")
     ahead.append(upcoming)
-sheet_ui.mount(KEY, {"current": current, "ahead": ahead, **feedback}, on_action)
+sheet_ui.mount(KEY, {"current": current, "ahead": ahead, "user": user.name, **feedback}, on_action)
 
 jump.selectbox("Loncat ke formulir", range(len(items)), index=min(pos, len(items) - 1), key=f"rq_jump{pos}",
                on_change=lambda k=f"rq_jump{pos}": st.session_state.update(rq_pos=st.session_state[k]),

@@ -142,21 +142,33 @@ def test_typed_values_survive_skip_back_other_pages_and_reload(data: Path, brows
         page.get_by_role("heading", name="Riwayat perubahan").wait_for()
         open_forms(page)
         assert page.locator(f'[data-field-id="{address}"] input').input_value() == "DUSUN KRAJAN"
-        page.reload()  # a reload: the typed values are still there once the form is open again
-        page.locator('[data-testid="stTopNavLink"], input[aria-label="Nama pengguna"]').first.wait_for()
-        if page.get_by_label("Nama pengguna").count():  # until the login outlives a reload (accounts/sessions)
-            page.wait_for_timeout(500)
-            page.keyboard.press("Escape")  # Streamlit's own "page not found" for /record while logged out
-            page.get_by_label("Nama pengguna").fill("ani")
-            page.get_by_label("Kata sandi").fill(PASSWORD)
-            page.keyboard.press("Enter")
-        open_forms(page)
+        page.reload()  # a reload keeps the login (session cookie) and the typed values
+        page.wait_for_function("() => window.__susulan && window.__susulan.ready")
+        assert not page.get_by_label("Nama pengguna").count()
         assert page.locator(f'[data-field-id="{name}"] input').input_value() == "SITI AMINAH"
         assert values(data, first)["name"][1] == "review"  # kept in the browser, not saved behind the person's back
         page.locator('[data-action="approve"]').click()
         acked(page)
     v = values(data, first)
     assert v["name"] == ("SITI AMINAH", "corrected", "ani") and v["address"] == ("DUSUN KRAJAN", "corrected", "ani")
+
+
+def test_typed_values_are_forgotten_at_logout(data: Path, browser) -> None:  # noqa: ANN001
+    with Store.open(data) as store:
+        rid = Factory(store).pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
+        name = field_id(store, rid, "name")
+    with served(data) as url:
+        page = login(browser, url, "ani")
+        open_forms(page)
+        page.keyboard.type("SITI AMINAH")  # typed, not saved
+        page.get_by_role("button", name="Keluar").click()
+        page.get_by_label("Nama pengguna").fill("budi")
+        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        open_forms(page)
+        assert page.locator(f'[data-field-id="{name}"] input').input_value() == "SITI AMlNAH"  # not ani's draft
+        assert page.evaluate("() => Object.keys(sessionStorage).filter((k) => k.startsWith('susulan-drafts:ani'))"
+                             ".length") == 0
 
 
 def test_a_conflict_is_shown_beside_the_field(data: Path, browser) -> None:  # noqa: ANN001
