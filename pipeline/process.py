@@ -44,7 +44,7 @@ def read_page(grey: np.ndarray, policy: Policy | None = None, model: Path = icr.
         raise PageProblem("blank_page", "the page is blank (nothing written or printed on it)")
     found = identify.find(grey)
     form, ident, how = _resolve_form(found)
-    alignment = align.align(form, found)
+    alignment = align.align(form, found, grey)
     page = extract.normalise(align.warp(grey, form, alignment))
     reason = ""
     if ident is None:

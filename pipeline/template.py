@@ -23,15 +23,24 @@ DILATE_PX = 5
 
 
 @lru_cache(maxsize=8)
-def _mask(form_id: str, version: int) -> np.ndarray:
+def _blank(form_id: str, version: int) -> np.ndarray:
     form = forms.load(form_id, version)
     with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / "blank.pdf"
         render.write_pdf(pdf, [(form, 0)])
         img = poppler.rasterise(pdf, 1, round(PX_PER_MM * 25.4))
     size = (round(form.page_mm[0] * PX_PER_MM), round(form.page_mm[1] * PX_PER_MM))
-    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    printed = (img < PRINT_LEVEL).astype(np.uint8)
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def blank(form: FormDefinition) -> np.ndarray:
+    """The blank form as printed (grey, template frame, ``PX_PER_MM``): the reference for aligning on print."""
+    return _blank(form.form_id, form.version)
+
+
+@lru_cache(maxsize=8)
+def _mask(form_id: str, version: int) -> np.ndarray:
+    printed = (_blank(form_id, version) < PRINT_LEVEL).astype(np.uint8)
     return cv2.dilate(printed, np.ones((DILATE_PX, DILATE_PX), np.uint8)).astype(bool)
 
 
