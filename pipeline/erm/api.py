@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pipeline.erm import ledger, master
+from pipeline.erm import ledger, master, requirements
 from pipeline.erm import plan as planning
 from pipeline.erm.match import NEW, master_key
 from pipeline.erm.settings import Settings
@@ -39,6 +39,7 @@ def plan_rows(store: Store, plan: planning.Plan | None = None) -> list[dict[str,
             "patient": r.match.outcome, "patient_key": r.patient_key, "rm_no": r.patient.get("rm_no", ""),
             "score": r.match.score, "flags": [asdict(f) for f in r.match.flags],
             "decided_by": r.decided_by or r.match.decided_by, "ledger": sent.get(r.record_id, ""),
+            "why": r.why.code, "gaps": list(r.gaps), "reg_no": r.erm_visit.get("reg_no", ""),
         })
     return out
 
@@ -72,8 +73,22 @@ def ambiguous(store: Store, plan: planning.Plan | None = None) -> list[dict[str,
 
 def conflicts(store: Store, plan: planning.Plan | None = None) -> list[dict[str, Any]]:
     """Conflicts a person can settle with insert/skip (not ambiguous patients, not missing data)."""
-    return [r for r in plan_rows(store, plan) if r["action"] == "conflict" and r["patient"] != "ambiguous"
-            and not r["reason"].startswith("data kurang")]
+    return [r for r in plan_rows(store, plan) if r["action"] == "conflict" and r["patient"] != "ambiguous"]
+
+
+def incomplete(store: Store, plan: planning.Plan | None = None) -> list[dict[str, Any]]:
+    """Visits with "data kurang": what is missing (``gaps``) and which record fields a person can add."""
+    out = []
+    for r in plan_rows(store, plan):
+        if r["action"] != "incomplete":
+            continue
+        fields = []
+        for code in r["gaps"]:
+            name = code.split(":")[1]
+            if name in requirements.RECORD_FIELDS and name not in fields:
+                fields.append(name)
+        out.append({**r, "fields": fields, "settings_only": not fields})
+    return out
 
 
 def _audit(c: Any, record_id: int, user: str, action: str, old: str, new: str, note: str) -> None:

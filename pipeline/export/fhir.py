@@ -1,13 +1,16 @@
-"""Confirmed plan rows -> FHIR R4 transaction Bundle following SATUSEHAT conventions.
+"""Confirmed plan rows -> FHIR R4 resources and transaction Bundles in SATUSEHAT conventions.
 
-Patient: NIK under ``https://fhir.kemkes.go.id/id/nik``; BPJS card number, No. RM and the key of a
-new patient without NIK under *local* systems (``forms/erm/erm.yaml`` ``local_identifier_base``; no
-national BPJS system is invented); address with the SATUSEHAT ``administrativeCode`` extension.
-Patients are created conditionally (``ifNoneExist`` on NIK, else No. RM, else the local key).
-Encounter: class ``AMB``, status ``arrived`` with ``statusHistory``, period start = visit date +
-arrival time (local time zone) in UTC, identifier ``http://sys-ids.kemkes.go.id/encounter/<org>``
-= the paper visit key, created conditionally on that identifier, so re-sending never duplicates.
-Every resource is validated with ``fhir.resources`` R4B models before it is written.
+Two shapes. The generic one (``--target fhir``, ``erm export --format fhir``): each Bundle carries a
+Patient per patient (NIK under ``https://fhir.kemkes.go.id/id/nik``; BPJS card number, No. RM and the
+key of a new patient without NIK under *local* systems, no national BPJS system invented) created
+conditionally, and an Encounter ``arrived`` pointing at it. The SATUSEHAT one (``--target
+satusehat``): Encounters only, ``subject`` = ``Patient/<IHS id>`` found by NIK, ``finished`` with
+``statusHistory`` arrived -> in-progress -> finished (arrival time, then the poli's durations),
+``participant`` = the practitioner on duty; a patient the national index does not know is created on
+its own (:func:`satusehat_patient`) with the full minimum data set. Times are UTC
+(``YYYY-MM-DDThh:mm:ss+00:00``); Encounter identifier ``http://sys-ids.kemkes.go.id/encounter/<org>``
+= the ERM's registration number where known, else the paper visit key, created conditionally on it.
+Every resource is validated with ``fhir.resources`` R4B models before it is written or sent.
 """
 
 from __future__ import annotations
@@ -15,21 +18,23 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
-from pipeline import regions
+from pipeline.erm import address as addresses
 from pipeline.erm import normalize as nz
-from pipeline.erm.settings import Settings
+from pipeline.erm.settings import Duty, Settings
 
 NIK_SYSTEM = "https://fhir.kemkes.go.id/id/nik"
-ADMIN_CODE_URL = "https://fhir.kemkes.go.id/r4/StructureDefinition/administrativeCode"
+ADMIN_CODE_URL = addresses.ADMIN_CODE_URL
+PATIENT_PROFILE = "https://fhir.kemkes.go.id/r4/StructureDefinition/Patient"
 ENCOUNTER_SYSTEM = "http://sys-ids.kemkes.go.id/encounter/{org}"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 GENDER = {"L": "male", "P": "female"}
 
 
@@ -87,28 +92,8 @@ def patient_identity(key: str, p: dict[str, str], st: Settings) -> tuple[list[di
 
 
 def address(p: dict[str, str], st: Settings) -> dict[str, Any] | None:
-    """Home address with the administrativeCode extension (Kemendagri codes without dots)."""
-    if not (p.get("address") or p.get("village") or p.get("rt") or p.get("rw")):
-        return None
-    kec = st.kecamatan_code
-    codes: list[tuple[str, str]] = []
-    if kec.count(".") == 2:
-        codes = [("province", kec[:2]), ("city", kec[:5].replace(".", "")), ("district", kec.replace(".", ""))]
-    found = regions.canonical_village(p["village"], prefix=kec[:5] or regions.SUMENEP, near=kec or None) \
-        if p.get("village") else None
-    if found:
-        codes.append(("village", found[1].replace(".", "")))
-    codes += [(k, str(int(p[k]))) for k in ("rt", "rw") if p.get(k, "").isdigit()]
-    out: dict[str, Any] = {"use": "home", "country": "ID"}
-    line = " ".join(x for x in (p.get("address", ""), f"DESA {found[0]}" if found else p.get("village", "")) if x)
-    if line:
-        out["line"] = [line]
-    city = regions.codes().get(kec[:5]) if kec else None
-    if city:
-        out["city"] = city
-    if codes:
-        out["extension"] = [{"url": ADMIN_CODE_URL, "extension": [{"url": k, "valueCode": v} for k, v in codes]}]
-    return out
+    """Home address with the administrativeCode extension (see :mod:`pipeline.erm.address`)."""
+    return addresses.fhir_address(p, st.kecamatan_code)
 
 
 def patient_resource(key: str, p: dict[str, str], st: Settings) -> tuple[dict[str, Any], str]:
@@ -133,8 +118,40 @@ def visit_start(visit: dict[str, str], st: Settings) -> str:
     """Visit date + arrival time (local) as a UTC instant; the date alone when no time was written."""
     if not visit.get("arrival_time"):
         return visit["visit_date"]
-    local = datetime.fromisoformat(f"{visit['visit_date']}T{visit['arrival_time']}").replace(tzinfo=st.tz)
-    return local.astimezone(UTC).isoformat(timespec="seconds")
+    return utc(_local(visit, st))
+
+
+def _local(visit: dict[str, str], st: Settings) -> datetime:
+    return datetime.fromisoformat(f"{visit['visit_date']}T{visit['arrival_time']}").replace(tzinfo=st.tz)
+
+
+def utc(moment: datetime) -> str:
+    """``YYYY-MM-DDThh:mm:ss+00:00``, as SATUSEHAT wants every time."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def visit_times(visit: dict[str, str], st: Settings) -> tuple[str, str, str]:
+    """Arrival, start of service and end (UTC) from the arrival time and the poli's durations.
+
+    Raises ``ValueError`` when the arrival time or the poli's durations are missing.
+    """
+    if not visit.get("arrival_time"):
+        raise ValueError("no arrival time")
+    duration = st.duration(visit.get("poli", ""))
+    if duration is None:
+        raise ValueError(f"no durations for poli {visit.get('poli', '')!r} in forms/erm/erm.yaml")
+    arrived = _local(visit, st)
+    served = arrived + timedelta(minutes=duration.wait)
+    return utc(arrived), utc(served), utc(served + timedelta(minutes=duration.service))
+
+
+def _place_and_complaint(res: dict[str, Any], visit: dict[str, str], st: Settings) -> None:
+    """The poli's Location and the complaint (``reasonCode.text``) of an Encounter, where known."""
+    loc = st.locations.get(visit.get("poli", ""))
+    if loc:
+        res["location"] = [{"location": {"reference": f"Location/{loc.id}", "display": loc.display}}]
+    if visit.get("complaint"):
+        res["reasonCode"] = [{"text": visit["complaint"]}]
 
 
 def encounter_resource(row: dict[str, Any], patient_ref: str, st: Settings) -> tuple[dict[str, Any], str]:
@@ -151,11 +168,7 @@ def encounter_resource(row: dict[str, Any], patient_ref: str, st: Settings) -> t
         "period": {"start": start},
         "serviceProvider": {"reference": f"Organization/{st.organization_id}"},
     }
-    loc = st.locations.get(visit.get("poli", ""))
-    if loc:
-        res["location"] = [{"location": {"reference": f"Location/{loc.id}", "display": loc.display}}]
-    if visit.get("complaint"):
-        res["reasonCode"] = [{"text": visit["complaint"]}]
+    _place_and_complaint(res, visit, st)
     return res, _token(system, row["visit_key"])
 
 
@@ -199,6 +212,63 @@ def build(rows: list[dict[str, Any]], st: Settings) -> Built:
     if errors:  # cannot happen when every resource validated; kept as a last guard
         raise ValueError("bundle does not validate: " + "; ".join(errors[:5]))
     return built
+
+
+def encounter_identifier(row: dict[str, Any], reg_no: str = "") -> str:
+    """The Encounter identifier value: the ERM's registration number where known, else the paper visit key."""
+    return reg_no or row["visit_key"]
+
+
+def satusehat_encounter(row: dict[str, Any], patient_id: str, duty: Duty, practitioner_id: str, st: Settings,
+                        reg_no: str = "") -> tuple[dict[str, Any], str]:
+    """A finished SATUSEHAT Encounter of a past visit, and its ``ifNoneExist`` query.
+
+    Raises ``ValueError`` when the visit has no arrival time or its poli no durations.
+    """
+    visit, system = row["visit"], ENCOUNTER_SYSTEM.format(org=st.organization_id)
+    arrived, served, ended = visit_times(visit, st)
+    value = encounter_identifier(row, reg_no)
+    res: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "identifier": [{"system": system, "value": value}],
+        "status": "finished",
+        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "subject": {"reference": f"Patient/{patient_id}", "display": row["patient"].get("name", "")},
+        "participant": [{"type": [{"coding": [{"system": PARTICIPATION, "code": "ATND", "display": "attender"}]}],
+                         "individual": {"reference": f"Practitioner/{practitioner_id}", "display": duty.name}}],
+        "period": {"start": arrived, "end": ended},
+        "statusHistory": [{"status": "arrived", "period": {"start": arrived, "end": served}},
+                          {"status": "in-progress", "period": {"start": served, "end": ended}},
+                          {"status": "finished", "period": {"start": ended, "end": ended}}],
+        "serviceProvider": {"reference": f"Organization/{st.organization_id}"},
+    }
+    _place_and_complaint(res, visit, st)
+    return res, _token(system, value)
+
+
+def satusehat_patient(p: dict[str, str], st: Settings) -> dict[str, Any]:
+    """A Patient for SATUSEHAT's patient index: NIK, name, sex, birth date, address with region codes."""
+    res: dict[str, Any] = {"resourceType": "Patient", "meta": {"profile": [PATIENT_PROFILE]}, "active": True,
+                           "identifier": [{"use": "official", "system": NIK_SYSTEM, "value": p["nik"]}],
+                           "name": [{"use": "official", "text": p["name"]}], "gender": GENDER[p["sex"]],
+                           "birthDate": p["birth_date"]}
+    if p.get("phone"):
+        res["telecom"] = [{"system": "phone", "value": p["phone"], "use": "mobile"}]
+    addr = address(p, st)
+    if addr:
+        res["address"] = [addr]
+    return res
+
+
+def encounter_bundle(entries: list[tuple[dict[str, Any], str]], st: Settings) -> dict[str, Any]:
+    """A transaction Bundle of Encounters (``(resource, ifNoneExist)``), each created conditionally."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": stable_uuid(st.organization_id, "encounter", res["identifier"][0]["value"]), "resource": res,
+         "request": {"method": "POST", "url": "Encounter", "ifNoneExist": cond}} for res, cond in entries]}
+    errors = validation_errors(bundle)
+    if errors:
+        raise ValueError("bundle does not validate: " + "; ".join(errors[:5]))
+    return bundle
 
 
 def write(built: Built, out: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from pipeline.erm import master, profiles
 from pipeline.erm.plan import visit_key
 from pipeline.models import PageId, PageResult, Reading
 from pipeline.store import Store
+
+from .fhir_server import FaultProxy, FhirServer
 
 KINDS = {"visit_date": "date", "birth_date": "date", "arrival_time": "time", "queue_no": "digits", "rm_no": "digits",
          "nik": "digits", "bpjs_no": "digits", "rt": "digits", "rw": "digits", "phone": "digits",
@@ -160,11 +163,12 @@ class World:
 
 
 def build_world(tmp: Path, n_master: int = 150) -> World:
-    """Master, visits and 17 paper records (16 approved) with planted duplicates, typos and twins."""
+    """Master, visits and 19 paper records (18 approved) with planted duplicates, typos, twins and gaps."""
     people = make_master(n_master)
     m = people
-    twin_a = {**m[10], "name": "MOH HASAN", "sex": "L", "nik": "", "bpjs_no": ""}
-    twin_b = {**twin_a, "name": "MOH HUSEN", "rm_no": f"{n_master + 1:08d}", "phone": ""}
+    twin_a = {**m[10], "name": "MOH HASAN", "sex": "L", "bpjs_no": "",
+              "nik": nik_for("L", m[10]["birth_date"], 1010)}  # m[10]'s own NIK: the master holds it once
+    twin_b = {**twin_a, "name": "MOH HUSEN", "rm_no": f"{n_master + 1:08d}", "phone": "", "nik": ""}
     dup = {**m[11], "rm_no": f"{n_master + 2:08d}"}  # the same person registered twice in the ERM
     rows = [*people[:10], twin_a, *people[11:], twin_b, dup]
     world = World(tmp / "data", write_master_csv(rows, tmp / "master.csv"), tmp / "visits.xlsx",
@@ -189,14 +193,15 @@ def build_world(tmp: Path, n_master: int = 150) -> World:
              "insert", "linked"),
             ("nik_misread", registration({**m[3], "bpjs_no": "", "nik": m[3]["nik"][:-1] + "9"}, D1, 4),
              "insert", "linked"),
-            ("twins", registration({**twin_a, "name": "MOH HUSAN"}, D1, 5), "conflict", "ambiguous"),
+            ("twins", registration({**twin_a, "name": "MOH HUSAN", "nik": ""}, D1, 5), "conflict", "ambiguous"),
             ("master_dup", registration({**m[11], "bpjs_no": ""}, D1, 6), "conflict", "ambiguous"),
             ("new_nik_d1", registration(new_nik, D1, 7, poli="mtbs", visit_type="baru"), "insert", "new"),
             ("new_nik_d2", registration(new_nik, D2, 3, poli="mtbs", visit_type="baru"), "insert", "new"),
-            ("new_plain", registration(new_plain, D1, 9, poli="kia", visit_type="baru"), "insert", "new"),
+            ("new_plain", registration(new_plain, D1, 9, poli="kia", visit_type="baru"), "incomplete", "new"),
             ("hand_entered", registration(hand, D2, 4, poli="kia", visit_type="baru"), "skip", "new"),
             ("lama_unknown", registration(lama, D2, 5, visit_type="lama"), "insert", "new"),
             ("paper_dup", registration(m[0], D1, 12), "skip", "linked"),
+            ("bpjs_no_card", registration({**m[4], "bpjs_no": ""}, D2, 6, payment="bpjs"), "incomplete", "linked"),
         ]
         for label, row, action, outcome in plan:
             (rid, key), = b.page("pendaftaran", [row])
@@ -205,7 +210,8 @@ def build_world(tmp: Path, n_master: int = 150) -> World:
         sheet = [("queue_twin", queue_row(new_plain["name"], 9, poli="kia", visit_type="baru"), "skip", "new"),
                  ("rm_only", queue_row(m[5]["name"], 10, rm_no=m[5]["rm_no"]), "insert", "linked"),
                  ("in_erm", queue_row(m[6]["name"], 11, rm_no=m[6]["rm_no"]), "skip", "linked"),
-                 ("erm_other_poli", queue_row(m[7]["name"], 13, rm_no=m[7]["rm_no"]), "conflict", "linked")]
+                 ("erm_other_poli", queue_row(m[7]["name"], 13, rm_no=m[7]["rm_no"]), "conflict", "linked"),
+                 ("name_only", queue_row("SUMARNI", 14, visit_type="baru"), "incomplete", "new")]
         for (label, _, action, outcome), (rid, key) in zip(sheet, b.page("antrean", [r for _, r, _, _ in sheet],
                                                                           {"visit_date": D1}), strict=True):
             world.ids[label], world.keys[label] = rid, key
@@ -222,3 +228,19 @@ def build_world(tmp: Path, n_master: int = 150) -> World:
 def world(tmp_path: Path, db: str | None) -> World:
     """A fresh generated world."""
     return build_world(tmp_path)
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FhirServer]:
+    """A sekmet-fhir process; ``indirect`` parametrisation gives its tokens' lifetime (0: no auth)."""
+    s = FhirServer(tmp_path / "sekmet", token_lifetime=getattr(request, "param", 0))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(server: FhirServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of ``server``."""
+    p = FaultProxy(server.base)
+    yield p
+    p.stop()

@@ -33,14 +33,14 @@ def test_fhir_bundle_validates_and_follows_satusehat(world, tmp_path, capsys):
     confirm(world)
     out = tmp_path / "bundle.json"
     assert main(["erm", "export", "--format", "fhir", "--out", str(out), "--data-dir", str(world.data_dir)]) == 0
-    assert "wrote 9 visit(s)" in capsys.readouterr().err
+    assert "wrote 8 visit(s)" in capsys.readouterr().err
     data = json.loads(out.read_text(encoding="utf-8"))
     Bundle.model_validate(data)
     for e in data["entry"]:
         get_fhir_model_class(e["resource"]["resourceType"]).model_validate(e["resource"])
     patients = [e for e in data["entry"] if e["resource"]["resourceType"] == "Patient"]
     encounters = [e for e in data["entry"] if e["resource"]["resourceType"] == "Encounter"]
-    assert data["type"] == "transaction" and len(patients) == 8 and len(encounters) == 9
+    assert data["type"] == "transaction" and len(patients) == 7 and len(encounters) == 8
     assert all(e["request"]["ifNoneExist"].startswith("identifier=") for e in data["entry"])
     full_urls = {e["fullUrl"] for e in patients}
     assert {e["resource"]["subject"]["reference"] for e in encounters} == full_urls
@@ -81,7 +81,7 @@ def test_csv_and_xlsx_follow_the_profile(world, tmp_path):
         assert main(["erm", "export", "--format", fmt, "--out", str(out), "--data-dir", str(world.data_dir)]) == 0
     frame = pd.read_csv(csv_out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert list(frame.columns[:5]) == ["No. RM", "Pasien Baru", "NIK", "No. BPJS", "Nama Pasien"]
-    assert len(frame) == 9
+    assert len(frame) == 8
     row = frame[frame["ID Susulan"] == world.keys["linked_nik"]].iloc[0]
     assert row["No. RM"] == "00000001" and row["Tanggal Kunjungan"] == "05-01-2026" and row["Poli"] == "Poli Umum"
     assert row["Pasien Baru"] == "Tidak" and row["Jenis Kelamin"] in ("Laki-laki", "Perempuan")
@@ -95,7 +95,7 @@ def test_csv_and_xlsx_follow_the_profile(world, tmp_path):
 def test_plan_cli_output_and_loading_errors(world, tmp_path, capsys):
     assert main(["erm", "plan", "--data-dir", str(world.data_dir)]) == 0
     cap = capsys.readouterr()
-    assert cap.out.splitlines()[-1] == "insert 9, skip 4, conflict 3 (of 16 reviewed records)"
+    assert cap.out.splitlines()[-1] == "insert 8, skip 4, conflict 3, incomplete 3 (of 18 reviewed records)"
     assert "nothing was written" in cap.err
     bad = tmp_path / "bad.csv"
     bad.write_text("Kolom A,Kolom B\n1,2\n", encoding="utf-8")
@@ -118,10 +118,10 @@ def test_erm_commands_have_help(capsys):
 
 class _Resp:
     def __init__(self, status: int) -> None:
-        self.status_code, self.headers = status, {}
+        self.status_code, self.headers, self.text = status, {}, ""
 
     def json(self) -> dict:
-        return {}
+        return {"resourceType": "Bundle", "type": "transaction-response"} if self.status_code == 200 else {}
 
 
 def test_client_retries_with_backoff_then_gives_up(monkeypatch):
