@@ -7,9 +7,14 @@ import getpass
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.cli import _add_data_dir, err, register
 from pipeline.errors import BadInput, ExitCode
+
+if TYPE_CHECKING:
+    from pipeline.erm.auth import Auth
+    from pipeline.erm.settings import Settings
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -55,7 +60,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             for f in r["flags"]:
                 print(f"{'':>8}! {f['message']}: kertas {f['paper']!r}, ERM {f['master']!r}")
         c = plan.counts
-        print(f"insert {c['insert']}, skip {c['skip']}, conflict {c['conflict']} "
+        print(f"insert {c['insert']}, skip {c['skip']}, conflict {c['conflict']}, incomplete {c['incomplete']} "
               f"(of {c['records']} reviewed records)")
     if plan_id is not None:
         err(f"plan {plan_id} confirmed by {_user(args)}; 'susulan erm export' and 'susulan erm push' use it now")
@@ -81,6 +86,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.erm import plan as planning
     from pipeline.erm import profiles, settings
+    from pipeline.erm.reasons import render
     from pipeline.export import erm_files, fhir
     from pipeline.store import Store
 
@@ -88,20 +94,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     st = settings.load()
     out = Path(args.out)
     with Store.open(args.data_dir) as store:
-        keep, refused = planning.sendable(store)
-    data = [r["data"] for r in keep]
-    for r, why in refused:
-        err(f"not exported: {r['visit_key']} (record {r['record_id']}): {why}")
+        confirmed = planning.confirmed_rows(store)
+    for r, why in confirmed.refused:
+        err(f"not exported: {r['visit_key']} (record {r['record_id']}): {render(why, {}, 'en')}")
     if args.format == "fhir":
-        built = fhir.build(data, st)
+        built = fhir.build(confirmed.data, st)
         for rid, why in built.invalid.items():
             err(f"not exported: record {rid}: invalid FHIR: {why}")
         fhir.write(built, out)
         n = len(built.entries)
     else:
-        n = erm_files.write(data, profiles.load(args.profile or st.profile), out, args.format)
+        n = erm_files.write(confirmed.data, profiles.load(args.profile or st.profile), out, args.format)
     err(f"wrote {n} visit(s) to {out}")
-    return ExitCode.OK if not refused else ExitCode.PAGES_NEED_ATTENTION
+    return ExitCode.OK if not confirmed.refused else ExitCode.PAGES_NEED_ATTENTION
+
+
+def _auth(args: argparse.Namespace, st: Settings) -> Auth:
+    """No credentials, a static token (--token-file) or OAuth2 client credentials (a token URL)."""
+    from pipeline.erm import auth
+
+    if args.token_file:
+        return auth.StaticToken(auth.read_token(args.token_file))
+    token_url = args.token_url or st.token_url
+    if not token_url:
+        return auth.NoAuth()
+    client_id = args.client_id or st.client_id
+    if not client_id:
+        raise BadInput("a token URL needs a client id: --client-id or satusehat.client_id in forms/erm/erm.yaml")
+    return auth.ClientCredentials(token_url, client_id, auth.read_secret(args.client_secret_file, st.client_secret_env),
+                                  refresh_s=st.token_refresh_seconds)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -109,16 +130,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     from pipeline.store import Store
 
     _require_store(args.data_dir)
-    token = ""
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text(encoding="utf-8").strip().splitlines()[0]
-        except (OSError, IndexError) as e:
-            raise BadInput(f"cannot read a token from {args.token_file}") from e
+    st = settings.load()
+    credentials = None if args.dry_run else _auth(args, st)
     with Store.open(args.data_dir) as store:
-        report = push.push(store, args.fhir_url, settings.load(), token=token, dry_run=args.dry_run,
-                           out_dir=Path(args.out) if args.out else None, batch_size=args.batch_size,
-                           retry_rejected=args.retry_rejected)
+        report = push.push(store, args.fhir_url, st, target=args.target, auth=credentials,
+                           dry_run=args.dry_run, out_dir=Path(args.out) if args.out else None,
+                           batch_size=args.batch_size, retry_rejected=args.retry_rejected)
     err(report.text())
     return ExitCode.OK if report.dry_run or report.complete else ExitCode.PAGES_NEED_ATTENTION
 
@@ -177,8 +194,17 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = esub.add_parser("push", help="send the confirmed plan's inserts to a FHIR server, exactly once")
-    p.add_argument("--fhir-url", required=True, help="FHIR base URL, e.g. https://erm.example/fhir")
-    p.add_argument("--token-file", default=None, help="file whose first line is a bearer token")
+    p.add_argument("--fhir-url", required=True, help="FHIR base URL, e.g. https://api-satusehat.kemkes.go.id/fhir-r4/v1")
+    p.add_argument("--target", choices=("fhir", "satusehat"), default="fhir",
+                   help="satusehat: find patients by NIK, send finished Encounters only; fhir: Patients in the "
+                        "Bundle (default)")
+    p.add_argument("--token-file", default=None, help="file whose first line is a static bearer token")
+    p.add_argument("--token-url", default=None,
+                   help="OAuth2 token URL (client credentials; default: satusehat.token_url in erm.yaml)")
+    p.add_argument("--client-id", default=None, help="OAuth2 client id (default: satusehat.client_id in erm.yaml)")
+    p.add_argument("--client-secret-file", default=None,
+                   help="file whose first line is the client secret (default: the variable named in erm.yaml, "
+                        "$SUSULAN_CLIENT_SECRET)")
     p.add_argument("--dry-run", action="store_true", help="write the bundles only (to --out), send nothing")
     p.add_argument("--out", default=None, help="folder for --dry-run bundles (default: <data-dir>/erm-bundles)")
     p.add_argument("--batch-size", type=int, default=None, help="records per transaction (default: erm.yaml)")

@@ -2,8 +2,12 @@
 
 Statuses: ``sending`` (a request carrying it left; the answer is not known yet), ``accepted`` (with the
 server's Patient and Encounter ids), ``rejected`` (the server's message; not re-sent unless asked),
-``failed`` (no usable answer: checked on the server and re-sent next time), ``refused`` (not sent:
-not approved, or changed after the plan was confirmed).
+``failed`` (no usable answer, or an answer that is not FHIR: in doubt, checked on the server before it
+is sent again), ``pending`` (the server refused the credentials, so nothing was processed: sent next
+time), ``refused`` (not sent: not approved, or changed after the plan was confirmed).
+
+Identities (``erm_identities``) keep, per server, the id the server gave a NIK: the IHS number of a
+patient found or created in the national index, the id of a practitioner.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from pipeline.store import Store
 from pipeline.store.schema import now
 
-STATUSES = ("sending", "accepted", "rejected", "failed", "refused")
+STATUSES = ("sending", "accepted", "rejected", "failed", "pending", "refused")
 IN_DOUBT = ("sending", "failed")
 
 
@@ -47,7 +51,7 @@ def mark(store: Store, target: str, rows: list[dict[str, Any]], outcomes: list[O
     with store.tx() as c:
         for o in outcomes:
             row = by_id[o.record_id]
-            sending = 1 if o.status == "sending" else 0
+            sending = 1 if o.status == "sending" else -1 if o.status == "pending" else 0
             c.execute(
                 "INSERT INTO erm_ledger (target, record_id, visit_key, patient_key, status, attempts, batch, "
                 "patient_ref, encounter_ref, message, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
@@ -85,3 +89,17 @@ def counts(store: Store, target: str | None = None) -> dict[str, int]:
     """Records per ledger status."""
     c = Counter(e["status"] for e in entries(store, target))
     return {s: c.get(s, 0) for s in STATUSES}
+
+
+def identities(store: Store, target: str, kind: str) -> dict[str, str]:
+    """NIK -> server id of one kind (``Patient``, ``Practitioner``) known for a server."""
+    return {r["nik"]: r["ref"] for r in store.q("SELECT nik, ref FROM erm_identities WHERE target=? AND kind=?",
+                                                (target, kind))}
+
+
+def remember(store: Store, target: str, kind: str, nik: str, ref: str, source: str) -> None:
+    """Keep the id a server has for a NIK (``source``: ``found`` or ``created``)."""
+    with store.tx() as c:
+        c.execute("INSERT INTO erm_identities (target, kind, nik, ref, source, at) VALUES (?,?,?,?,?,?) "
+                  "ON CONFLICT (target, kind, nik) DO UPDATE SET ref=excluded.ref, source=excluded.source, "
+                  "at=excluded.at", (target, kind, nik, ref, source, now()))

@@ -155,6 +155,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX sessions_handoff ON sessions(handoff_hash);
         """,
     ),
+    (
+        "0008_erm_satusehat_pcare",
+        """
+        ALTER TABLE erm_visits ADD COLUMN reg_no TEXT NOT NULL DEFAULT '';
+        CREATE TABLE erm_identities (
+            target TEXT NOT NULL, kind TEXT NOT NULL, nik TEXT NOT NULL, ref TEXT NOT NULL,
+            source TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (target, kind, nik));
+        CREATE TABLE erm_pcare (
+            id INTEGER PRIMARY KEY, source_row INTEGER NOT NULL, tgl_daftar TEXT NOT NULL,
+            no_kartu TEXT NOT NULL, kd_poli TEXT NOT NULL DEFAULT '', no_urut TEXT NOT NULL DEFAULT '');
+        CREATE INDEX erm_pcare_card ON erm_pcare(no_kartu, tgl_daftar);
+        """,
+    ),
 ]
 
 
