@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.store import Store
-from pipeline.store.schema import now
 
 STATUSES = ("sending", "accepted", "rejected", "failed", "pending", "refused")
 IN_DOUBT = ("sending", "failed")
@@ -41,48 +40,27 @@ def target_of(url: str) -> str:
 
 def current(store: Store, target: str) -> dict[int, dict[str, Any]]:
     """Ledger rows of one server by record id."""
-    return {r["record_id"]: dict(r) for r in store.db.q("SELECT * FROM erm_ledger WHERE target=?", (target,))}
+    return {r["record_id"]: r for r in store.erm_ledger(target)}
 
 
 def mark(store: Store, target: str, rows: list[dict[str, Any]], outcomes: list[Outcome], batch: str = "") -> None:
     """Record outcomes (one transaction); ``rows`` are the plan rows they belong to."""
     by_id = {int(r["record_id"]): r for r in rows}
-    at = now()
-    with store.tx() as c:
-        for o in outcomes:
-            row = by_id[o.record_id]
-            sending = 1 if o.status == "sending" else -1 if o.status == "pending" else 0
-            c.execute(
-                "INSERT INTO erm_ledger (target, record_id, visit_key, patient_key, status, attempts, batch, "
-                "patient_ref, encounter_ref, message, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (target, record_id) DO UPDATE SET status=excluded.status, "
-                "attempts=erm_ledger.attempts+excluded.attempts, "
-                "batch=CASE WHEN excluded.batch='' THEN erm_ledger.batch ELSE excluded.batch END, "
-                "patient_ref=CASE WHEN excluded.patient_ref='' THEN erm_ledger.patient_ref "
-                "ELSE excluded.patient_ref END, "
-                "encounter_ref=CASE WHEN excluded.encounter_ref='' THEN erm_ledger.encounter_ref "
-                "ELSE excluded.encounter_ref END, message=excluded.message, "
-                "visit_key=excluded.visit_key, patient_key=excluded.patient_key, updated_at=excluded.updated_at",
-                (target, o.record_id, row["visit_key"], row["patient_key"], o.status, sending, batch,
-                 o.patient_ref, o.encounter_ref, o.message, at))
-            c.execute("INSERT INTO erm_ledger_events (target, record_id, at, status, message) VALUES (?,?,?,?,?)",
-                      (target, o.record_id, at, o.status, o.message))
+    store.erm_ledger_mark(target, [{
+        "record_id": o.record_id, "visit_key": by_id[o.record_id]["visit_key"],
+        "patient_key": by_id[o.record_id]["patient_key"], "status": o.status,
+        "attempts": 1 if o.status == "sending" else -1 if o.status == "pending" else 0, "batch": batch,
+        "patient_ref": o.patient_ref, "encounter_ref": o.encounter_ref, "message": o.message} for o in outcomes])
 
 
 def entries(store: Store, target: str | None = None) -> list[dict[str, Any]]:
     """Ledger rows (all servers, or one), newest first, with the record's page id."""
-    sql = ("SELECT l.*, p.page_key AS page_id FROM erm_ledger l LEFT JOIN records r ON r.id=l.record_id "
-           "LEFT JOIN pages p ON p.id=r.page_id")
-    params: tuple = ()
-    if target:
-        sql += " WHERE l.target=?"
-        params = (target_of(target),)
-    return [dict(r) for r in store.db.q(sql + " ORDER BY l.updated_at DESC, l.record_id", params)]
+    return store.erm_ledger(target_of(target) if target else None)
 
 
 def events(store: Store, record_id: int) -> list[dict[str, Any]]:
     """Every step of one record's import, oldest first."""
-    return [dict(r) for r in store.db.q("SELECT * FROM erm_ledger_events WHERE record_id=? ORDER BY id", (record_id,))]
+    return store.erm_ledger_events(record_id)
 
 
 def counts(store: Store, target: str | None = None) -> dict[str, int]:
@@ -93,13 +71,9 @@ def counts(store: Store, target: str | None = None) -> dict[str, int]:
 
 def identities(store: Store, target: str, kind: str) -> dict[str, str]:
     """NIK -> server id of one kind (``Patient``, ``Practitioner``) known for a server."""
-    return {r["nik"]: r["ref"] for r in store.q("SELECT nik, ref FROM erm_identities WHERE target=? AND kind=?",
-                                                (target, kind))}
+    return store.erm_identities(target, kind)
 
 
 def remember(store: Store, target: str, kind: str, nik: str, ref: str, source: str) -> None:
     """Keep the id a server has for a NIK (``source``: ``found`` or ``created``)."""
-    with store.tx() as c:
-        c.execute("INSERT INTO erm_identities (target, kind, nik, ref, source, at) VALUES (?,?,?,?,?,?) "
-                  "ON CONFLICT (target, kind, nik) DO UPDATE SET ref=excluded.ref, source=excluded.source, "
-                  "at=excluded.at", (target, kind, nik, ref, source, now()))
+    store.erm_remember(target, kind, nik, ref, source)

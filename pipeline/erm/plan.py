@@ -25,7 +25,6 @@ from pipeline.erm.settings import load as load_settings
 from pipeline.errors import BadInput, UnknownForm
 from pipeline.export import rows as export_rows
 from pipeline.store import Store
-from pipeline.store.schema import now
 
 ACTIONS = ("insert", "skip", "conflict", "incomplete")
 REVIEWED = ("approved", "exported")
@@ -99,7 +98,7 @@ def reviewed_records(store: Store) -> list[dict[str, Any]]:
 
 def decisions(store: Store) -> dict[int, dict[str, str]]:
     """People's decisions by record id: ``patient`` (a candidate key or ``new``) and ``action``."""
-    return {r["record_id"]: dict(r) for r in store.db.q("SELECT * FROM erm_decisions")}
+    return store.erm_decisions()
 
 
 def compute(store: Store, settings: Settings | None = None) -> Plan:
@@ -264,25 +263,18 @@ def confirm(store: Store, plan: Plan, user: str) -> int:
         raise BadInput("confirming a plan needs a user name (--user)")
     if not plan.rows:
         raise BadInput("there are no reviewed records to plan; approve records in the review app first")
-    with store.tx() as c:
-        plan_id = c.insert("INSERT INTO erm_plans (confirmed_by, confirmed_at, counts) VALUES (?,?,?)",
-                           (user, now(), json.dumps(plan.counts)))
-        c.executemany("INSERT INTO erm_plan_rows VALUES (?,?,?,?,?,?,?,?)",
-                      [(plan_id, r.record_id, r.record_version, r.action, r.reason, r.patient_key, r.visit_key,
-                        json.dumps(r.data(), ensure_ascii=False)) for r in plan.rows])
-    return plan_id
+    return store.erm_confirm_plan(user, json.dumps(plan.counts), [
+        (r.record_id, r.record_version, r.action, r.reason, r.patient_key, r.visit_key,
+         json.dumps(r.data(), ensure_ascii=False)) for r in plan.rows])
 
 
 def confirmed(store: Store) -> tuple[int, list[dict[str, Any]]]:
     """The latest confirmed plan: its id and rows (``data`` decoded); raises if none."""
-    rows = store.db.q("SELECT id FROM erm_plans ORDER BY id DESC LIMIT 1")
-    if not rows:
+    latest = store.erm_latest_plan()
+    if latest is None:
         raise BadInput("no confirmed plan yet; run 'susulan erm plan', check it, then 'susulan erm plan --confirm'")
-    plan_id = int(rows[0]["id"])
-    out = []
-    for r in store.db.q("SELECT * FROM erm_plan_rows WHERE plan_id=? ORDER BY record_id", (plan_id,)):
-        out.append({**dict(r), "data": json.loads(r["data"])})
-    return plan_id, out
+    plan_id = int(latest["id"])
+    return plan_id, [{**r, "data": json.loads(r["data"])} for r in store.erm_plan_rows(plan_id)]
 
 
 def sendable(store: Store) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.errors import BadInput
 from pipeline.store.db import Database, Params, Row, Tx, connect, is_postgres, safe_url
+from pipeline.store.erm import ErmRepo
 from pipeline.store.files import FilesRepo
 from pipeline.store.records import RecordsRepo
 from pipeline.store.schema import migrate
@@ -29,7 +30,7 @@ def describe(data_dir: Path, db: str | None = None) -> str:
     return f"PostgreSQL {safe_url(target)}" if is_postgres(target) else target
 
 
-class Store(FilesRepo, RecordsRepo):
+class Store(FilesRepo, RecordsRepo, ErmRepo):
     """The store of one data directory: the database plus page images and originals in the data directory.
 
     The database is SQLite (``<data_dir>/susulan.db``) unless ``db`` or ``$SUSULAN_DB`` names a

@@ -167,16 +167,44 @@ class RecordsRepo:
             _audit_field(c, at, user, "confirm" if value is None else "set", row, rec, new, note)
         return int(version)
 
+    def complete_values(self, record_id: int, values: list[tuple[str, str, str]], user: str,
+                        expected_version: int | None = None, note: str = "") -> None:
+        """A person adds what the paper lacked: ``(name, kind, value)`` per field, in one transaction.
+
+        A field the record has is set; one it does not have is added (engine ``person``, no snippet).
+        Audited as ``set`` / ``add``.
+        """
+        if not user:
+            raise BadInput("every change needs a user name")
+        with self.db.tx() as c:
+            rec = _record_at(c, record_id, expected_version)
+            at = now()
+            touched = {record_id}
+            for name, kind, value in values:
+                row = c.one("SELECT * FROM fields WHERE page_id=? AND (record_no=? OR record_no IS NULL) AND name=?",
+                            (rec["page_id"], rec["record_no"], name))
+                if row is not None:
+                    c.execute("UPDATE fields SET final_value=?, status='corrected', changed_by=?, changed_at=?, "
+                              "version=version+1 WHERE id=?", (value, user, at, row["id"]))
+                    shared = field_records(c, row)  # a page-level value belongs to every row of the sheet
+                    touched.update(shared)
+                    _audit_field(c, at, user, "set", row, [record_id, *shared], value, note)
+                    continue
+                field_id = c.insert("INSERT INTO fields (page_id, record_no, name, kind, engine, status, final_value, "
+                                    "changed_by, changed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                                    (rec["page_id"], rec["record_no"], name, kind, "person", "corrected", value, user,
+                                     at))
+                audit.write(c, user, "add", record_id=record_id, field_id=field_id, field=name, old="", new=value,
+                            note=note, at=at)
+            for r in sorted(touched):
+                c.execute("UPDATE records SET version=version+1, updated_by=?, updated_at=? WHERE id=?",
+                          (user, at, r))
+
     def set_record_state(self, record_id: int, state: str, user: str, expected_version: int | None = None,
                          note: str = "", flagged: str | None = None) -> None:
         """Approve, flag or reopen a record (audited); ``flagged`` also sets the supervisor note."""
         with self.db.tx() as c:
-            row = c.one("SELECT * FROM records WHERE id=?", (record_id,), for_update=True)
-            if row is None:
-                raise BadInput(f"no record {record_id}")
-            if expected_version is not None and row["version"] != expected_version:
-                raise Conflict(f"record {record_id} was changed by {row['updated_by']} at {row['updated_at']}",
-                               {"state": row["state"], "version": row["version"]})
+            row = _record_at(c, record_id, expected_version)
             at = now()
             c.execute("UPDATE records SET state=?, flagged=COALESCE(?, flagged), version=version+1, updated_by=?, "
                       "updated_at=? WHERE id=?", (state, flagged, user, at, record_id))
@@ -190,6 +218,17 @@ class RecordsRepo:
     def history(self, record_id: int) -> list[Row]:
         """Audit rows of a record, oldest first."""
         return audit.of_record(self.db, record_id)
+
+
+def _record_at(c: Tx, record_id: int, expected_version: int | None) -> Row:
+    """A record read for a change; :class:`Conflict` if it is not at ``expected_version`` (when given)."""
+    row = c.one("SELECT * FROM records WHERE id=?", (record_id,), for_update=True)
+    if row is None:
+        raise BadInput(f"no record {record_id}")
+    if expected_version is not None and row["version"] != expected_version:
+        raise Conflict(f"record {record_id} was changed by {row['updated_by']} at {row['updated_at']}",
+                       {"state": row["state"], "version": row["version"]})
+    return row
 
 
 def field_records(c: Tx, field: Row) -> list[int]:
