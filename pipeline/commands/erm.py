@@ -1,4 +1,4 @@
-"""Commands ``erm load-patients``, ``load-visits``, ``plan``, ``decide``, ``export``, ``push`` and ``ledger``."""
+"""The ``erm`` commands: load-patients, load-visits, load-pcare, plan, decide, export, push, ledger."""
 
 from __future__ import annotations
 
@@ -35,7 +35,18 @@ def cmd_load(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile or settings.load().profile)
     with Store.open(args.data_dir) as store:
         fn = master.load_patients if args.kind == "patients" else master.load_visits
-        report = fn(store, Path(args.file), profile, _user(args))
+        report = fn(store, Path(args.file), profile, _user(args), skip_bad_rows=args.skip_bad_rows)
+    err(report.text())
+    return ExitCode.OK
+
+
+def cmd_load_pcare(args: argparse.Namespace) -> int:
+    from pipeline.erm import pcare, settings
+    from pipeline.store import Store
+
+    with Store.open(args.data_dir) as store:
+        report = pcare.load_registrations(store, Path(args.file), settings.load(), _user(args),
+                                          skip_bad_rows=args.skip_bad_rows)
     err(report.text())
     return ExitCode.OK
 
@@ -93,6 +104,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     _require_store(args.data_dir)
     st = settings.load()
     out = Path(args.out)
+    if args.format == "pcare":
+        return _export_pcare(args, st, out)
     with Store.open(args.data_dir) as store:
         confirmed = planning.confirmed_rows(store)
     for r, why in confirmed.refused:
@@ -107,6 +120,22 @@ def cmd_export(args: argparse.Namespace) -> int:
         n = erm_files.write(confirmed.data, profiles.load(args.profile or st.profile), out, args.format)
     err(f"wrote {n} visit(s) to {out}")
     return ExitCode.OK if not confirmed.refused else ExitCode.PAGES_NEED_ATTENTION
+
+
+def _export_pcare(args: argparse.Namespace, st: Settings, out: Path) -> int:
+    from pipeline.erm import pcare
+    from pipeline.store import Store
+
+    with Store.open(args.data_dir) as store:
+        export = pcare.build(store, st, check_registered=not args.without_pcare_check)
+    csv = pcare.write(export, out, st)
+    for line in export.registered:
+        err(f"already in P-Care: {line}")
+    for line in export.left_out:
+        err(f"not exported: {line}")
+    err(f"wrote {len(export.payloads)} P-Care pendaftaran payload(s) to {out} and the list to key in to {csv}; "
+        f"{len(export.registered)} already registered in P-Care")
+    return ExitCode.OK if not export.left_out else ExitCode.PAGES_NEED_ATTENTION
 
 
 def _auth(args: argparse.Namespace, st: Settings) -> Auth:
@@ -168,8 +197,20 @@ def add(sub: argparse._SubParsersAction) -> None:
         p.add_argument("file", help="CSV or XLSX file exported from the ERM")
         p.add_argument("--profile", default=None, help="ERM profile name or YAML path (default: forms/erm/erm.yaml)")
         p.add_argument("--user", default=None, help="who loads it (default: $SUSULAN_USER or login name)")
+        p.add_argument("--skip-bad-rows", action="store_true",
+                       help="load the good rows and list the bad ones (default: a file with bad rows loads nothing)")
         _add_data_dir(p)
         p.set_defaults(func=cmd_load, kind=kind)
+
+    p = esub.add_parser("load-pcare", help="load P-Care's registrations by date (JSON, CSV or XLSX), so BPJS visits "
+                                           "already registered are not exported again")
+    p.add_argument("file", help="saved answers of P-Care's 'pendaftaran by tanggal', or a CSV/XLSX with card "
+                                "number, date and poli")
+    p.add_argument("--user", default=None, help="who loads it (default: $SUSULAN_USER or login name)")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="load the good rows and list the bad ones (default: a file with bad rows loads nothing)")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_load_pcare)
 
     p = esub.add_parser("plan", help="insert / skip / conflict for every reviewed record; --confirm saves it")
     p.add_argument("--confirm", action="store_true", help="confirm this plan: export and push use it")
@@ -186,9 +227,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     _add_data_dir(p)
     p.set_defaults(func=cmd_decide)
 
-    p = esub.add_parser("export", help="write the confirmed plan's inserts as CSV/XLSX (ERM profile) or FHIR")
-    p.add_argument("--format", choices=("csv", "xlsx", "fhir"), required=True)
+    p = esub.add_parser("export", help="write the confirmed plan's inserts as CSV/XLSX (ERM profile), FHIR, or "
+                                       "P-Care pendaftaran payloads")
+    p.add_argument("--format", choices=("csv", "xlsx", "fhir", "pcare"), required=True,
+                   help="pcare: JSON lines of pendaftaran payloads at --out, and a CSV to key in beside it")
     p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--without-pcare-check", action="store_true",
+                   help="pcare: export every BPJS visit even though no P-Care registrations were loaded")
     p.add_argument("--profile", default=None, help="ERM profile for csv/xlsx (default: forms/erm/erm.yaml)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_export)

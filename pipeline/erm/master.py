@@ -1,13 +1,21 @@
 """What the ERM already knows: load its patient master and its visits (CSV/XLSX) into the store.
 
-Each load replaces the previous one of its kind (a fresh export of the ERM is the truth). Values are
-normalised to Susulan's export form through the profile: dates ``YYYY-MM-DD``, sex ``L``/``P``, poli
-codes of ``forms/site.yaml``, names upper-case.
+Each load replaces the previous one of its kind (a fresh export of the ERM is the truth), all or
+nothing: a file with wrong columns, an unreadable encoding or rows that cannot be read (a required
+value missing, a date in no known format, a NIK that a spreadsheet turned into a number) is refused
+with one line per problem and its row number, and nothing is loaded, unless ``skip_bad_rows`` says to
+load the good rows and list the others. CSV may be UTF-8 (with or without BOM), UTF-16 or
+Windows-1252. Values are normalised to Susulan's export form through the profile: dates
+``YYYY-MM-DD`` (every format the profile lists, mixed within a file), sex ``L``/``P``, poli codes of
+``forms/site.yaml``, names upper-case. Problems and warnings are :class:`~pipeline.erm.reasons.Reason`
+codes (English for the terminal, Indonesian for the app).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,49 +24,93 @@ import pandas as pd
 
 from pipeline.erm import normalize as nz
 from pipeline.erm.profiles import DATE_FIELDS, PATIENT_FIELDS, VISIT_FIELDS, Profile, TableSpec, header_key
+from pipeline.erm.reasons import Reason
 from pipeline.errors import BadInput
 from pipeline.store import Store
-from pipeline.store.schema import now
 
-DIGIT_FIELDS = ("nik", "bpjs_no", "rm_no", "rt", "rw", "phone")
+DIGIT_FIELDS = ("nik", "bpjs_no", "rm_no", "rt", "rw", "phone", "no_kartu")
+DATES = (*DATE_FIELDS, "tgl_daftar")
+SHOWN = 20  # problem lines in one message
+
+
+class LoadError(BadInput):
+    """A file that was not loaded; ``problems`` say why (a file-level reason, or one per row)."""
+
+    def __init__(self, path: Path, problems: list[Reason], summary: Reason | None = None) -> None:
+        self.path, self.problems, self.summary = path, problems, summary
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        """The whole message: what was refused and a line per problem."""
+        head = f"{self.path.name}: " + (self.summary or self.problems[0]).text(lang)
+        lines = [p.text(lang) for p in (self.problems if self.summary else self.problems[1:])]
+        more = len(lines) - SHOWN
+        return "\n".join([head, *(f"  {x}" for x in lines[:SHOWN])] + ([f"  ... and {more} more"] if more > 0 else []))
 
 
 @dataclass
 class LoadReport:
-    """What a load did: rows kept, rows skipped (with reasons), and warnings about the data."""
+    """What a load did: rows kept, rows left out (with ``skip_bad_rows``), warnings about the data."""
 
     kind: str
     rows: int = 0
-    skipped: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    skipped: list[Reason] = field(default_factory=list)
+    warnings: list[Reason] = field(default_factory=list)
+
+    def lines(self, lang: str = "en") -> list[str]:
+        """Each left-out row and each warning, one line each."""
+        return [r.text(lang) for r in (*self.skipped, *self.warnings)]
 
     def text(self) -> str:
         """A short summary for the terminal."""
-        lines = [f"loaded {self.rows} {self.kind} row(s); skipped {len(self.skipped)}"]
-        lines += [f"  skipped: {s}" for s in self.skipped[:10]]
-        if len(self.skipped) > 10:
-            lines.append(f"  ... and {len(self.skipped) - 10} more")
-        lines += [f"  warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        out = [f"loaded {self.rows} {self.kind} row(s); skipped {len(self.skipped)}"]
+        out += [f"  skipped: {s.text('en')}" for s in self.skipped[:SHOWN]]
+        if len(self.skipped) > SHOWN:
+            out.append(f"  ... and {len(self.skipped) - SHOWN} more")
+        out += [f"  warning: {w.text('en')}" for w in self.warnings[:SHOWN]]
+        if len(self.warnings) > SHOWN:
+            out.append(f"  ... and {len(self.warnings) - SHOWN} more warnings")
+        return "\n".join(out)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (``,`` or ``;``, UTF-8 with or without BOM) or XLSX file as text cells."""
+def decode(path: Path, data: bytes) -> tuple[str, str]:
+    """Text of a CSV file and the encoding it was read with (UTF-8/BOM, UTF-16 with BOM, Windows-1252)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        candidates = ("utf-16",)
+    else:
+        candidates = ("utf-8-sig", "cp1252")
+    for enc in candidates:
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise LoadError(path, [Reason("unreadable", {"why": "not UTF-8, UTF-16 or Windows-1252 text"})])
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, str]:
+    """A CSV (``,`` ``;`` or tab) or XLSX file as text cells, and the encoding a CSV was read with."""
     if not path.exists():
         raise BadInput(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+        raise LoadError(path, [Reason("not_a_table")])
+    encoding = ""
     try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            return pd.read_excel(path, dtype=str, keep_default_na=False)
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python",
-                               encoding="utf-8-sig")
-    except (ValueError, OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read {path}: {e}") from e
-    raise BadInput(f"{path}: expected a .csv or .xlsx file")
+        if suffix in (".xlsx", ".xlsm"):
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+        else:
+            text, encoding = decode(path, path.read_bytes())
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=None, engine="python")
+    except (ValueError, OSError, pd.errors.ParserError, KeyError) as e:
+        raise LoadError(path, [Reason("unreadable", {"why": str(e).splitlines()[0][:200]})]) from None
+    frame = frame.loc[~(frame.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank lines
+    if frame.empty:
+        raise LoadError(path, [Reason("empty_file")])
+    return frame, encoding
 
 
-def map_columns(frame: pd.DataFrame, spec: TableSpec, known: tuple[str, ...]) -> dict[str, str]:
-    """Susulan field -> column of the file, by the profile's header aliases."""
+def map_columns(path: Path, frame: pd.DataFrame, spec: TableSpec, known: tuple[str, ...]) -> dict[str, str]:
+    """Susulan field -> column of the file, by the spec's header aliases; refuses a file without a required one."""
     by_key = {header_key(c): c for c in frame.columns}
     found = {}
     for name in known:
@@ -69,17 +121,17 @@ def map_columns(frame: pd.DataFrame, spec: TableSpec, known: tuple[str, ...]) ->
                 break
     missing = [f for f in spec.required if f not in found]
     if missing:
-        raise BadInput(f"no column for {', '.join(missing)}; the file has: {', '.join(map(str, frame.columns))} "
-                       f"(add the header to the profile's columns)")
+        raise LoadError(path, [Reason("missing_columns", {"fields": missing,
+                                                          "found": ", ".join(map(str, frame.columns))})])
     return found
 
 
 def normalise_row(raw: dict[str, Any], spec: TableSpec) -> dict[str, str]:
-    """One ERM row in Susulan's export form."""
+    """One row in Susulan's export form."""
     out = {}
     for name, value in raw.items():
         text = "" if value is None else str(value).strip()
-        if name in DATE_FIELDS:
+        if name in DATES:
             out[name] = nz.parse_date(text, spec.date_formats)
         elif name in DIGIT_FIELDS:
             out[name] = nz.digits(text)
@@ -90,93 +142,115 @@ def normalise_row(raw: dict[str, Any], spec: TableSpec) -> dict[str, str]:
     return out
 
 
-def _rows(path: Path, spec: TableSpec, known: tuple[str, ...], report: LoadReport) -> list[dict[str, Any]]:
-    frame = read_table(path)
-    cols = map_columns(frame, spec, known)
-    for f in known:
-        if f not in cols and f not in spec.required:
-            report.warnings.append(f"no column for {f}")
-    kept = []
-    for i, raw in enumerate(frame.to_dict("records"), start=2):  # row 1 is the header
-        row = normalise_row({f: raw[c] for f, c in cols.items()}, spec)
-        bad = [f for f in DATE_FIELDS if f in cols and str(raw[cols[f]]).strip() and not row[f]]
-        missing = [f for f in spec.required if not row.get(f)]
-        if missing:
-            report.skipped.append(f"row {i}: no {', '.join(missing)}")
-            continue
+RowCheck = Callable[[dict[str, str], dict[str, str], int], tuple[list[Reason], list[Reason]]]
+
+
+def read_rows(path: Path, spec: TableSpec, known: tuple[str, ...], report: LoadReport, skip_bad_rows: bool,
+              check: RowCheck | None = None, frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """The file's rows normalised; every problem found, then refuse (or, with ``skip_bad_rows``, leave out) bad rows.
+
+    ``check(row, raw, line)`` adds ``(problems, warnings)`` of one row (after the generic checks).
+    """
+    encoding = ""
+    if frame is None:
+        frame, encoding = read_table(path)
+    if encoding == "cp1252":
+        report.warnings.append(Reason("encoding", {"encoding": "Windows-1252"}))
+    cols = map_columns(path, frame, spec, known)
+    report.warnings += [Reason("no_column", {"field": f}) for f in known if f not in cols and f not in spec.required]
+    kept, problems = [], []
+    for i, raw in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        cells = {f: "" if raw[c] is None else str(raw[c]).strip() for f, c in cols.items()}
+        row = normalise_row(cells, spec)
+        missing = [f for f in spec.required if not row.get(f) and not (f in DATES and cells.get(f))]
+        bad = [Reason("missing_required", {"row": i, "fields": missing})] if missing else []
+        bad += [Reason("bad_date", {"row": i, "field": f, "value": cells[f], "formats": ", ".join(spec.date_formats)})
+                for f in DATES if f in cells and cells[f] and not row[f]]
+        if cells.get("nik") and not row["nik"]:
+            bad.append(Reason("nik_as_number", {"row": i}))
+        if check:
+            more, warn = check(row, cells, i)
+            bad += more
+            report.warnings += warn
         if bad:
-            report.warnings.append(f"row {i}: unreadable date in {', '.join(bad)} "
-                                   f"(formats tried: {', '.join(spec.date_formats)})")
-        if "nik" in cols and str(raw[cols["nik"]]).strip() and not row["nik"]:
-            report.warnings.append(f"row {i}: NIK stored as a number in the spreadsheet (digits lost); ignored")
-        kept.append({**row, "source_row": i})
+            problems += bad
+            continue
+        row["source_row"] = i
+        kept.append(row)
+    if problems and not skip_bad_rows:
+        raise LoadError(path, problems, Reason("bad_rows", {"n": len({p.params["row"] for p in problems})}))
+    report.skipped += problems
     return kept
 
 
-def _replace(store: Store, kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]], path: Path,
-             profile: Profile, report: LoadReport, user: str) -> None:
-    """Replace ``erm_<kind>`` with ``rows`` and record the load, in one transaction."""
-    cols = ("source_row", *fields)
-    with store.tx() as c:
-        c.execute(f"DELETE FROM erm_{kind}")
-        c.executemany(f"INSERT INTO erm_{kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                      [tuple(r.get(k, "") for k in cols) for r in rows])
-        report.rows = len(rows)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        c.execute("DELETE FROM erm_loads WHERE kind=?", (kind,))
-        c.execute("INSERT INTO erm_loads VALUES (?,?,?,?,?,?,?,?)",
-                  (kind, str(path), sha, profile.name, report.rows, len(report.skipped), user, now()))
+def _patient_check(row: dict[str, str], cells: dict[str, str], i: int) -> tuple[list[Reason], list[Reason]]:
+    warn = []
+    if row.get("nik") and not nz.valid_nik(row["nik"]):
+        warn.append(Reason("bad_nik", {"row": i, "value": row["nik"]}))
+        row["nik"] = ""
+    if not (row.get("rm_no") or row.get("nik") or row.get("bpjs_no")):
+        warn.append(Reason("no_identifier", {"row": i}))
+    return [], warn
 
 
-def load_patients(store: Store, path: Path, profile: Profile, user: str = "") -> LoadReport:
-    """Replace the patient master with the rows of ``path``."""
-    report = LoadReport("patient")
-    rows = _rows(path, profile.patients, PATIENT_FIELDS, report)
-    for r in rows:
-        if not (r.get("rm_no") or r.get("nik") or r.get("bpjs_no")):
-            report.warnings.append(f"row {r['source_row']}: no No. RM, NIK or BPJS number")
-    _duplicates(rows, "nik", report)
-    _duplicates(rows, "rm_no", report)
-    _replace(store, "patients", PATIENT_FIELDS, rows, path, profile, report, user)
-    return report
+def _visit_check(row: dict[str, str], cells: dict[str, str], i: int) -> tuple[list[Reason], list[Reason]]:
+    warn = []
+    if not (row.get("rm_no") or row.get("nik") or row.get("name")):
+        warn.append(Reason("visit_unmatchable", {"row": i}))
+    if cells.get("poli") and not row.get("poli"):
+        warn.append(Reason("unknown_poli", {"row": i, "value": cells["poli"]}))
+    return [], warn
 
 
-def load_visits(store: Store, path: Path, profile: Profile, user: str = "") -> LoadReport:
-    """Replace the ERM's visits with the rows of ``path``."""
-    report = LoadReport("visit")
-    rows = _rows(path, profile.visits, VISIT_FIELDS, report)
-    for r in rows:
-        if not (r.get("rm_no") or r.get("nik") or r.get("name")):
-            report.warnings.append(f"row {r['source_row']}: visit without No. RM, NIK or name cannot be matched")
-        if "poli" in r and not r["poli"]:
-            report.warnings.append(f"row {r['source_row']}: poli not in the profile's code list")
-    _replace(store, "visits", VISIT_FIELDS, rows, path, profile, report, user)
-    return report
-
-
-def _duplicates(rows: list[dict[str, Any]], key: str, report: LoadReport) -> None:
+def duplicates(rows: list[dict[str, Any]], key: str, report: LoadReport, keyf: Callable[[str], str] = str) -> None:
+    """A warning per value of ``key`` that several rows share, with their row numbers."""
     seen: dict[str, list[int]] = {}
     for r in rows:
-        value = nz.rm_key(r[key]) if key == "rm_no" else r.get(key, "")
+        value = keyf(r.get(key, ""))
         if value:
             seen.setdefault(value, []).append(r["source_row"])
-    dups = {v: rs for v, rs in seen.items() if len(rs) > 1}
-    if dups:
-        sample = "; ".join(f"{v} (rows {', '.join(map(str, rs))})" for v, rs in list(dups.items())[:5])
-        report.warnings.append(f"{len(dups)} {key} value(s) appear more than once in the master: {sample}; "
-                               "records matching them will need a person to decide")
+    for value, where in seen.items():
+        if len(where) > 1:
+            report.warnings.append(Reason("duplicate", {"field": key, "value": value, "rows": where}))
+
+
+def save(store: Store, kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]], path: Path, profile: str,
+         report: LoadReport, user: str) -> None:
+    """Replace the load of ``kind`` with ``rows`` and record it, in one transaction."""
+    store.erm_replace(kind, ("source_row", *fields), rows, str(path), hashlib.sha256(path.read_bytes()).hexdigest(),
+                      profile, len(report.skipped), user)
+    report.rows = len(rows)
+
+
+def load_patients(store: Store, path: Path, profile: Profile, user: str = "",
+                  skip_bad_rows: bool = False) -> LoadReport:
+    """Replace the patient master with the rows of ``path``."""
+    report = LoadReport("patient")
+    rows = read_rows(path, profile.patients, PATIENT_FIELDS, report, skip_bad_rows, _patient_check)
+    duplicates(rows, "nik", report)
+    duplicates(rows, "rm_no", report, nz.rm_key)
+    save(store, "patients", PATIENT_FIELDS, rows, path, profile.name, report, user)
+    return report
+
+
+def load_visits(store: Store, path: Path, profile: Profile, user: str = "", skip_bad_rows: bool = False) -> LoadReport:
+    """Replace the ERM's visits with the rows of ``path``."""
+    report = LoadReport("visit")
+    rows = read_rows(path, profile.visits, VISIT_FIELDS, report, skip_bad_rows, _visit_check)
+    save(store, "visits", VISIT_FIELDS, rows, path, profile.name, report, user)
+    return report
 
 
 def patients(store: Store) -> list[dict[str, Any]]:
     """The loaded patient master."""
-    return [dict(r) for r in store.db.q("SELECT * FROM erm_patients ORDER BY id")]
+    return store.erm_rows("patients")
 
 
 def visits(store: Store) -> list[dict[str, Any]]:
     """The loaded ERM visits."""
-    return [dict(r) for r in store.db.q("SELECT * FROM erm_visits ORDER BY id")]
+    return store.erm_rows("visits")
 
 
 def loads(store: Store) -> list[dict[str, Any]]:
     """What was loaded, from which file, when."""
-    return [dict(r) for r in store.db.q("SELECT * FROM erm_loads ORDER BY kind")]
+    return store.erm_loads()

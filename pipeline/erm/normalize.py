@@ -24,6 +24,7 @@ NAME_TITLES = {"H", "HJ", "KH", "NY", "TN", "SDR", "SDRI", "BPK", "IBU", "IR", "
 def clean_text(value: object) -> str:
     """Upper-case, accents removed, anything but letters/digits/space/.,'- dropped, spaces collapsed."""
     text = "" if value is None else str(value)
+    text = re.sub("[\u2018\u2019\u02bc\u0060\u00b4]", "'", text)  # typographic apostrophes (Windows-1252, Word)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"[^A-Za-z0-9 .,'/-]", " ", text).upper()
     return re.sub(r"\s+", " ", text).strip()

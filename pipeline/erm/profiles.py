@@ -16,7 +16,7 @@ from pipeline import forms
 from pipeline.errors import BadInput
 
 PATIENT_FIELDS = ("rm_no", "nik", "bpjs_no", "name", "birth_date", "sex", "address", "rt", "rw", "village", "phone")
-VISIT_FIELDS = ("visit_date", "rm_no", "nik", "bpjs_no", "name", "birth_date", "poli")
+VISIT_FIELDS = ("visit_date", "rm_no", "nik", "bpjs_no", "name", "birth_date", "poli", "reg_no")
 EXPORT_FIELDS = (*PATIENT_FIELDS, "new_patient", "patient_key", "visit_date", "arrival_time", "queue_no",
                  "visit_type", "poli", "payment", "complaint", "visit_key", "page_id", "record_id")
 DATE_FIELDS = ("birth_date", "visit_date")

@@ -12,10 +12,11 @@ from typing import Any
 FIELD_ID = {"visit_date": "tanggal kunjungan", "name": "nama", "nik": "NIK", "sex": "jenis kelamin",
             "birth_date": "tanggal lahir", "village": "desa (kode wilayah)", "arrival_time": "jam datang",
             "bpjs_no": "No. BPJS", "poli": "poli", "rm_no": "No. RM", "reg_no": "No. registrasi",
-            "no_kartu": "No. Kartu", "tgl_daftar": "tanggal daftar", "kd_poli": "kode poli"}
+            "no_kartu": "No. Kartu", "tgl_daftar": "tanggal daftar", "kd_poli": "kode poli",
+            "registration": "pendaftaran (kartu, tanggal, poli)"}
 FIELD_EN = {"visit_date": "visit date", "birth_date": "birth date", "rm_no": "No. RM", "bpjs_no": "BPJS number",
             "arrival_time": "arrival time", "reg_no": "registration number", "no_kartu": "card number",
-            "tgl_daftar": "registration date", "kd_poli": "kdPoli"}
+            "tgl_daftar": "registration date", "kd_poli": "kdPoli", "registration": "registration (card, date, poli)"}
 TARGET_ID = {"satusehat": "SATUSEHAT", "pcare": "P-Care", "erm": "ERM"}
 
 ID: dict[str, str] = {
@@ -63,6 +64,16 @@ ID: dict[str, str] = {
     "not_a_table": "berkas harus .csv, .xlsx atau .json",
     "empty_file": "berkas kosong (tidak ada baris data)",
     "bad_rows": "{n} baris bermasalah; tidak ada yang dimuat",
+    # completing "data kurang"
+    "invalid_value": "{field} '{value}' tidak sah: {why}",
+    "why_nik": "16 angka, tanggal lahir di dalamnya masuk akal",
+    "why_bpjs_no": "13 angka",
+    "why_date": "tulis dd-mm-yyyy",
+    "why_time": "tulis jj:mm",
+    "why_sex": "L atau P",
+    "why_village": "tidak ada di daftar desa Kemendagri",
+    "why_poli": "bukan poli Puskesmas ini",
+    "why_empty": "kosong",
 }
 
 EN: dict[str, str] = {
@@ -106,6 +117,15 @@ EN: dict[str, str] = {
     "not_a_table": "expected a .csv, .xlsx or .json file",
     "empty_file": "the file has no data rows",
     "bad_rows": "{n} row(s) with problems; nothing was loaded (fix them, or load with --skip-bad-rows)",
+    "invalid_value": "{field} '{value}' is not valid: {why}",
+    "why_nik": "16 digits with a plausible birth date",
+    "why_bpjs_no": "13 digits",
+    "why_date": "write dd-mm-yyyy",
+    "why_time": "write hh:mm",
+    "why_sex": "L or P",
+    "why_village": "not in the Kemendagri village list",
+    "why_poli": "not a poli of this Puskesmas",
+    "why_empty": "empty",
 }
 
 
@@ -158,6 +178,8 @@ def _value(key: str, value: Any, lang: str) -> str:
         return ", ".join(field_name(str(f), lang) for f in value)
     if key == "field":
         return field_name(str(value), lang)
+    if key == "why" and isinstance(value, str) and value.startswith("why_"):
+        return render(value, {}, lang)
     if key == "reason" and isinstance(value, dict):
         return render(str(value.get("code", "")), dict(value.get("params") or {}), lang)
     if isinstance(value, list | tuple):

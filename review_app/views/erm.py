@@ -1,15 +1,15 @@
-"""Impor ke ERM: load the ERM's exports, settle unsure patients and conflicts, confirm the plan, download, ledger.
+"""Impor ke ERM: load the ERM's exports, settle unsure patients, conflicts and "data kurang", confirm, download.
 
-Everything goes through ``pipeline.erm.api`` (decisions are audited there). The plan is recomputed only
-when the store changes (a fingerprint of approvals, edits, decisions, loads and the ledger) or when
-someone presses "Hitung ulang"; on a large patient master it takes seconds. Pushing to the ERM's FHIR
-server stays a command-line action for the admin (``susulan erm push``).
+A page only: everything it shows and does goes through ``pipeline.erm.api`` (decisions and completed
+values are audited there), and every reason arrives as a code that :mod:`pipeline.erm.reasons` turns
+into Indonesian. The plan is recomputed only when the store changes (``api.fingerprint``) or when
+someone presses "Hitung ulang". Pushing to SATUSEHAT or another FHIR server stays a command-line
+action for the admin (``susulan erm push``).
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,44 +17,31 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pipeline.erm import api, master, profiles, settings
-from pipeline.erm import plan as planning
+from pipeline.erm import api
+from pipeline.erm.master import LoadError
+from pipeline.erm.reasons import field_name, gap_text
 from pipeline.errors import SusulanError
 from pipeline.store import Store
 from review_app import common
 
 LIMIT = 20  # decisions shown at once (each has buttons; the rest follow once these are settled)
-ACTION_LABEL = {"insert": "Tambah", "skip": "Lewati", "conflict": "Konflik"}
+ACTION_LABEL = {"insert": "Tambah", "skip": "Lewati", "conflict": "Konflik", "incomplete": "Data kurang"}
 PATIENT_LABEL = {"linked": "Pasien lama", "new": "Pasien baru", "ambiguous": "Belum pasti"}
 LEDGER_LABEL = {"accepted": "Diterima", "rejected": "Ditolak", "sending": "Terkirim, menunggu jawaban",
-                "failed": "Gagal, dicoba lagi nanti", "refused": "Tidak dikirim"}
-KIND_LABEL = {"patients": "Data pasien ERM", "visits": "Kunjungan yang sudah ada di ERM"}
+                "failed": "Belum pasti, dicek lagi", "pending": "Belum dikirim", "refused": "Tidak dikirim"}
+KIND_LABEL = {"patients": "Data pasien ERM", "visits": "Kunjungan yang sudah ada di ERM",
+              "pcare": "Pendaftaran yang sudah ada di P-Care"}
 PERSON_FIELDS = {"name": "Nama", "nik": "NIK", "bpjs_no": "No. BPJS", "rm_no": "No. RM", "birth_date": "Tgl lahir",
                  "sex": "Jenis kelamin", "village": "Desa", "address": "Alamat", "visit_type": "Kunjungan"}
+HINT = {"nik": "16 angka", "bpjs_no": "13 angka", "birth_date": "dd-mm-yyyy", "visit_date": "dd-mm-yyyy",
+        "arrival_time": "jj:mm", "sex": "L atau P", "village": "nama desa", "poli": "umum, gigi, kia, …"}
 SEX_LABEL = {"L": "Laki-laki", "P": "Perempuan"}
-MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "fhir": "application/fhir+json"}
-PUSH_COMMAND = "susulan erm push --fhir-url https://alamat-server-erm/fhir --token-file token.txt --data-dir {data}"
-FINGERPRINT_SQL = """SELECT
-  (SELECT COALESCE(MAX(id), 0) FROM audit),
-  (SELECT COUNT(*) || ':' || COALESCE(MAX(id), 0) || ':' || COALESCE(SUM(version), 0) FROM records
-     WHERE state IN ('approved', 'exported')),
-  (SELECT COALESCE(group_concat(kind || sha256 || loaded_at || profile), '') FROM erm_loads),
-  (SELECT COUNT(*) || COALESCE(MAX(at), '') FROM erm_decisions),
-  (SELECT COUNT(*) || COALESCE(MAX(updated_at), '') FROM erm_ledger)"""
-LOAD_MESSAGES = [  # the loader's report lines (English, for the terminal) in plain Indonesian
-    (r"row (\d+): no No\. RM, NIK or BPJS number", r"baris \1: tidak ada No. RM, NIK, maupun No. BPJS"),
-    (r"row (\d+): no (.+)", r"baris \1: kolom \2 kosong, baris dilewati"),
-    (r"row (\d+): unreadable date in ([^(]+) \(.*", r"baris \1: tanggal tidak terbaca (\2)"),
-    (r"row (\d+): NIK stored as a number.*", r"baris \1: NIK tersimpan sebagai angka di Excel (digit hilang), "
-                                             "NIK diabaikan"),
-    (r"row (\d+): visit without No\. RM, NIK or name.*", r"baris \1: kunjungan tanpa No. RM, NIK, atau nama"),
-    (r"row (\d+): poli not in the profile's code list", r"baris \1: nama poli tidak dikenal"),
-    (r"no column for (\w+)", r"tidak ada kolom \1 di berkas"),
-    (r"(\d+) (\w+) value\(s\) appear more than once in the master: ([^;]*);.*",
-     r"\1 nilai \2 muncul lebih dari sekali di data pasien ERM (\3); formulir yang cocok dengannya harus "
-     "diputuskan petugas"),
-]
+DOWNLOADS = (("csv", "Unduh berkas impor (CSV)", "impor-erm.csv", "text/csv"),
+             ("xlsx", "Unduh berkas impor (XLSX)", "impor-erm.xlsx",
+              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+             ("fhir", "Unduh FHIR Bundle (JSON)", "erm-bundle.json", "application/fhir+json"))
+PUSH_COMMAND = ("susulan erm push --target satusehat --fhir-url https://api-satusehat.kemkes.go.id/fhir-r4/v1 "
+                "--data-dir {data}")
 
 user = common.require_user()
 store = common.store()
@@ -63,74 +50,23 @@ store = common.store()
 # --- data (cached per store change) ------------------------------------------------------------------
 
 
-def fingerprint(s: Store) -> str:
-    """Changes whenever something the plan depends on changes (and when erm.yaml is edited)."""
-    row = s.q(FINGERPRINT_SQL)[0]
-    try:
-        mtime = settings.path().stat().st_mtime_ns
-    except OSError:
-        mtime = 0
-    return "|".join(str(v) for v in tuple(row)) + f"|{mtime}"
-
-
 @st.cache_data(max_entries=4, show_spinner="Menghitung rencana impor…")
 def plan_view(data_dir_key: str, fp: str) -> dict[str, Any]:
     """The current plan and everything the page shows of it (recomputed only when ``fp`` changes)."""
     with Store.open(Path(data_dir_key)) as s:
         plan = api.current_plan(s)
-        return {"plan": plan, "counts": api.counts(plan), "rows": api.plan_rows(s, plan),
-                "ambiguous": api.ambiguous(s, plan), "conflicts": api.conflicts(s, plan)}
+        return {"plan": plan, "digest": api.plan_digest(plan), "counts": api.counts(plan),
+                "rows": api.plan_rows(s, plan), "ambiguous": api.ambiguous(s, plan),
+                "conflicts": api.conflicts(s, plan), "incomplete": api.incomplete(s, plan)}
 
 
 @st.cache_data(max_entries=4, show_spinner="Menyiapkan berkas impor…")
 def confirmed_files(data_dir_key: str, plan_id: int, fp: str) -> dict[str, Any]:
     """Import files of the confirmed plan, made as ``susulan erm export`` makes them, and what was left out."""
-    from pipeline.export import erm_files, fhir
-
     with Store.open(Path(data_dir_key)) as s:
-        _, rows = planning.confirmed(s)
-        keep, refused = [], []
-        for r in rows:
-            if r["action"] == "insert":
-                why = planning.stale_reason(s, r)
-                if why:
-                    refused.append(f"{r['visit_key']}: {stale_text(why)}")
-                else:
-                    keep.append(r["data"])
-    st_ = settings.load()
-    out: dict[str, Any] = {"count": len(keep), "refused": refused}
-    with tempfile.TemporaryDirectory() as tmp:
-        for fmt in ("csv", "xlsx"):
-            path = Path(tmp) / f"impor-erm.{fmt}"
-            erm_files.write(keep, profiles.load(st_.profile), path, fmt)
-            out[fmt] = path.read_bytes()
-        built = fhir.build(keep, st_)
-        path = Path(tmp) / "bundle.json"
-        fhir.write(built, path)
-        out["fhir"] = path.read_bytes()
-    out["invalid"] = [f"formulir no. {rid}: {why}" for rid, why in built.invalid.items()]
-    out["differs"] = _differs(rows, plan_view(data_dir_key, fp)["plan"])
+        out = api.import_files(s)
+        out["differs"] = api.differs_from_confirmed(s, plan_view(data_dir_key, fp)["plan"])
     return out
-
-
-def _differs(confirmed: list[dict[str, Any]], plan: planning.Plan) -> bool:
-    """Whether the plan as it stands now is not the confirmed one."""
-    then = {(r["record_id"], r["record_version"], r["action"], r["patient_key"]) for r in confirmed}
-    return then != set(plan_digest(plan))
-
-
-def plan_digest(plan: planning.Plan) -> tuple[tuple[int, int, str, str], ...]:
-    """What a confirmation fixes: each record's version, action and patient."""
-    return tuple(sorted((r.record_id, r.record_version, r.action, r.patient_key) for r in plan.rows))
-
-
-def stale_text(why: str) -> str:
-    """The plan's reason for refusing a confirmed row, in Indonesian."""
-    if "not approved" in why:
-        return "formulir tidak lagi berstatus disetujui"
-    if "changed after" in why:
-        return "formulir diubah setelah rencana dikonfirmasi (konfirmasi ulang)"
-    return "formulir tidak ada lagi (halaman dibaca ulang?)"
 
 
 # --- small formatting helpers -----------------------------------------------------------------------
@@ -141,18 +77,9 @@ def tgl(iso: str) -> str:
     return f"{iso[8:10]}-{iso[5:7]}-{iso[:4]}" if re.fullmatch(r"\d{4}-\d\d-\d\d", iso or "") else (iso or "")
 
 
-def shown(name: str, value: str) -> str:
-    """A person's value as staff read it."""
-    if name == "birth_date":
-        return tgl(value)
-    if name == "sex":
-        return SEX_LABEL.get(value, value)
-    return value
-
-
 def md(text: str) -> str:
     """Text safe inside markdown."""
-    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)
+    return re.sub(r"([\\`*_\[\]<>#|~$!()])", r"\\\1", text)
 
 
 def person_md(values: dict[str, Any], against: dict[str, Any] | None = None) -> str:
@@ -161,10 +88,11 @@ def person_md(values: dict[str, Any], against: dict[str, Any] | None = None) -> 
     for name, label in PERSON_FIELDS.items():
         if name not in values:
             continue
-        value = shown(name, str(values.get(name) or ""))
+        raw = str(values.get(name) or "")
+        value = tgl(raw) if name == "birth_date" else SEX_LABEL.get(raw, raw) if name == "sex" else raw
         text = md(value) if value else "–"
         other = str((against or {}).get(name) or "")
-        if against is not None and value and other and other.lstrip("0") != str(values[name]).lstrip("0"):
+        if against is not None and value and other and other.lstrip("0") != raw.lstrip("0"):
             text = f":orange[**{text}**]"
         lines.append(f"{label}: {text}")
     return "  \n".join(lines)
@@ -180,43 +108,34 @@ def paper_label(row: dict[str, Any]) -> str:
     return f"{page_id}{common.row_label(form_id, None, int(tail))}"
 
 
-def load_text(line: str) -> str:
-    """One line of a load report in Indonesian (unknown lines unchanged)."""
-    for pattern, repl in LOAD_MESSAGES:
-        if re.fullmatch(pattern, line):
-            return re.sub(pattern, repl, line)
-    return line
-
-
 def flags_text(flags: list[dict[str, str]]) -> str:
     """Where the paper and the ERM disagree, one short phrase each."""
     return "; ".join(f"{f['message']} (kertas {f['paper'] or '–'}, ERM {f['master'] or '–'})" for f in flags)
 
 
+def head(r: dict[str, Any]) -> str:
+    """The first line of a decision card: the sheet, the name, the day, the poli."""
+    return f"**{paper_label(r)}** · {md(r['name'] or '–')} · {tgl(r['visit_date'])} · poli {md(r['poli'] or '–')}"
+
+
 # --- actions ---------------------------------------------------------------------------------------
 
 
-def save_upload(f: Any) -> Path:
-    """Keep an uploaded ERM export under ``<data_dir>/erm-uploads/<time>/``, named as uploaded."""
+def load_file(kind: str, f: Any, skip_bad_rows: bool) -> None:
+    """Load an uploaded file with the same loader as ``susulan erm load-patients|load-visits|load-pcare``."""
     folder = common.data_dir() / "erm-uploads" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", Path(f.name).name) or "erm.csv")
     path.write_bytes(f.getvalue())
-    return path
-
-
-def load_file(kind: str, f: Any) -> None:
-    """Load an uploaded export with the same loader as ``susulan erm load-patients|load-visits``."""
-    what = "pasien" if kind == "patients" else "kunjungan"
     try:
-        profile = profiles.load(settings.load().profile)
-        fn = master.load_patients if kind == "patients" else master.load_visits
-        report = fn(store, save_upload(f), profile, user.name)
+        report = api.load_file(store, kind, path, user.name, skip_bad_rows)
     except SusulanError as e:
-        common.flash("error", f"Berkas **{md(f.name)}** tidak bisa dimuat: {md(str(e))}")
+        text = e.text("id") if isinstance(e, LoadError) else str(e)
+        common.flash("error", f"Berkas **{md(f.name)}** tidak dimuat:  \n" + "  \n".join(
+            f"· {md(line.strip())}" for line in text.splitlines()))
         return
-    lines = [load_text(s) for s in report.skipped] + [load_text(w) for w in report.warnings]
-    text = f"{report.rows} {what} dimuat dari **{md(f.name)}** (menggantikan muatan sebelumnya)."
+    lines = report.lines("id")
+    text = f"{report.rows} baris dimuat dari **{md(f.name)}** (menggantikan muatan sebelumnya)."
     if report.skipped:
         text += f" {len(report.skipped)} baris dilewati."
     if lines:
@@ -226,12 +145,17 @@ def load_file(kind: str, f: Any) -> None:
     common.flash("warning" if lines else "success", text)
 
 
-def decide(fn: Any, record_id: int, choice: str, note_key: str, done: str) -> None:
-    """Store a decision through the api (audited) and report it."""
+def act(fn: Any, record_id: int, choice: Any, note_key: str, done: str) -> None:
+    """Store a decision or completed values through the api (audited) and report it."""
     try:
-        fn(store, record_id, choice, user.name, st.session_state.get(note_key, "") or "")
+        if fn is api.complete_record:
+            fn(store, record_id, choice, user.name)
+        else:
+            fn(store, record_id, choice, user.name, (st.session_state.get(note_key) or "") if note_key else "")
+    except api.IncompleteValues as e:
+        common.flash("error", "Belum tersimpan:  \n" + "  \n".join(f"· {md(p.text('id'))}" for p in e.problems))
     except SusulanError as e:
-        common.flash("error", f"Keputusan tidak tersimpan: {md(str(e))}")
+        common.flash("error", f"Tidak tersimpan: {md(str(e))}")
     else:
         common.flash("success", done)
     st.rerun()
@@ -241,8 +165,8 @@ def decide(fn: Any, record_id: int, choice: str, note_key: str, done: str) -> No
 
 st.title("Impor ke ERM")
 st.write("Di sini formulir yang sudah disetujui dicocokkan dengan data ERM, supaya tidak ada pasien atau "
-         "kunjungan yang tercatat dua kali. Urutannya: muat data dari ERM, putuskan yang belum pasti, konfirmasi "
-         "rencana, lalu unduh berkas impor.")
+         "kunjungan yang tercatat dua kali. Urutannya: muat data dari ERM, putuskan yang belum pasti, lengkapi "
+         "data yang kurang, konfirmasi rencana, lalu unduh berkas impor.")
 top = st.columns([5, 1], vertical_alignment="bottom")
 if top[1].button("Hitung ulang", icon=":material/refresh:", key="erm_recompute",
                  help="Hitung ulang rencana (biasanya otomatis setiap ada perubahan)."):
@@ -250,10 +174,10 @@ if top[1].button("Hitung ulang", icon=":material/refresh:", key="erm_recompute",
     confirmed_files.clear()
 common.show_flash()
 
-fp = fingerprint(store)
+fp = api.fingerprint(store)
 loads = {f["kind"]: f for f in api.loaded_files(store)}
 
-# 1. files from the ERM
+# 1. files from the ERM (and P-Care)
 st.subheader("1. Data dari ERM")
 for kind, label in KIND_LABEL.items():
     f = loads.get(kind)
@@ -268,17 +192,22 @@ if "patients" not in loads:
     st.warning("Tanpa data pasien dari ERM, setiap formulir dianggap pasien baru dan pasien lama bisa tercatat "
                "dua kali. Muat data pasien ERM dulu.")
 if user.is_admin:
-    st.caption("Ekspor dari ERM dalam bentuk CSV atau XLSX. Memuat berkas baru menggantikan muatan sebelumnya.")
-    c = st.columns(2)
-    for col, kind, short in ((c[0], "patients", "data pasien"), (c[1], "visits", "kunjungan")):
+    st.caption("Ekspor dari ERM (dan daftar pendaftaran P-Care) dalam bentuk CSV, XLSX atau JSON. Memuat berkas baru "
+               "menggantikan muatan sebelumnya; berkas dengan baris bermasalah tidak dimuat sama sekali, kecuali "
+               "dicentang \"lewati baris bermasalah\".")
+    c = st.columns(3)
+    for col, kind, short in ((c[0], "patients", "data pasien"), (c[1], "visits", "kunjungan"),
+                             (c[2], "pcare", "pendaftaran P-Care")):
         with col, st.form(f"erm_load_{kind}", clear_on_submit=True):
-            upload = st.file_uploader(KIND_LABEL[kind] + " (CSV/XLSX)", type=["csv", "xlsx"], key=f"erm_file_{kind}")
+            upload = st.file_uploader(KIND_LABEL[kind], type=["csv", "xlsx"] + (["json"] if kind == "pcare" else []),
+                                      key=f"erm_file_{kind}")
+            skip = st.checkbox("Lewati baris bermasalah", key=f"erm_skip_bad_{kind}")
             if st.form_submit_button(f"Muat {short}", icon=":material/upload_file:"):
                 if upload is None:
                     common.flash("warning", "Pilih atau seret berkas dulu.")
                 else:
                     with st.spinner(f"Memuat {short}…"):
-                        load_file(kind, upload)
+                        load_file(kind, upload, skip)
                 st.rerun()
 else:
     st.caption("Data dari ERM dimuat oleh admin.")
@@ -286,18 +215,20 @@ else:
 # 2. the plan
 view = plan_view(common.data_dir_key(), fp)
 shown_plan = st.session_state.get("erm_shown_plan")  # what the user saw before this click
-st.session_state["erm_shown_plan"] = plan_digest(view["plan"])
+st.session_state["erm_shown_plan"] = view["digest"]
 counts, rows = view["counts"], view["rows"]
 pending = len(view["ambiguous"]) + len(view["conflicts"])
 st.subheader("2. Rencana impor")
 if not rows:
     st.info("Belum ada formulir yang disetujui. Setujui formulir di **Periksa per formulir** dulu.")
-c = st.columns(4)
+c = st.columns(5)
 c[0].metric("Tambah ke ERM", counts["insert"], help="Kunjungan yang belum ada di ERM dan akan ditambahkan.")
 c[1].metric("Lewati (sudah ada di ERM)", counts["skip"],
             help="ERM sudah punya kunjungan ini, atau kunjungan yang sama tertulis dua kali di kertas.")
-c[2].metric("Konflik", counts["conflict"], help="Belum bisa ditambahkan: perlu keputusan petugas atau data kurang.")
-c[3].metric("Perlu keputusan", pending, help="Pasien belum pasti dan konflik yang bisa diputuskan di bawah.")
+c[2].metric("Konflik", counts["conflict"], help="Belum bisa ditambahkan: perlu keputusan petugas.")
+c[3].metric("Data kurang", counts["incomplete"],
+            help="Kurang data yang diperlukan ERM, SATUSEHAT atau P-Care: lengkapi di langkah 3 atau lewati.")
+c[4].metric("Perlu keputusan", pending, help="Pasien belum pasti dan konflik yang bisa diputuskan di bawah.")
 if rows:
     st.caption(f"Dari {counts['records']} formulir yang sudah disetujui: {counts.get('patients_linked', 0)} "
                f"pasien lama, {counts.get('patients_new', 0)} pasien baru, {counts.get('patients_ambiguous', 0)} "
@@ -310,26 +241,22 @@ if rows:
         "Rencana": ACTION_LABEL.get(r["action"], r["action"]),
         "Pasien": PATIENT_LABEL.get(r["patient"], r["patient"]), "No. RM": r["rm_no"],
         "Skor": "" if r["patient"] == "new" else f"{r['score']:.0f}", "Alasan": r["reason"],
+        "Kurang": ", ".join(gap_text(g) for g in r["gaps"]),
         "Beda kertas dan ERM": flags_text(r["flags"]),
         "Diputuskan oleh": r["decided_by"], "Pengiriman": r["ledger"],
     } for r in rows if not wanted or r["action"] in wanted]), hide_index=True, width="stretch", key="erm_plan_table",
         column_config={"Alasan": st.column_config.TextColumn("Alasan", width="large"),
                        "Skor": st.column_config.TextColumn("Skor", help="Kemiripan dengan pasien ERM (0-100)")})
-    missing = [r for r in rows if r["action"] == "conflict" and r["reason"].startswith("data kurang")]
-    if missing:
-        st.caption(f"{len(missing)} formulir kurang datanya (tanggal kunjungan atau nama kosong) dan tidak akan "
-                   "diimpor. Perbaiki di **Periksa per formulir** bila perlu; rencana ikut berubah.")
 
-# 3. decisions
+# 3. decisions and "data kurang"
 by_id = {r["record_id"]: r for r in rows}
 st.subheader("3. Perlu keputusan")
-if not pending:
+if not pending and not view["incomplete"]:
     st.caption("Tidak ada. Semua pasien dan kunjungan sudah jelas.")
 for a in view["ambiguous"][:LIMIT]:
     rid, r = a["record_id"], by_id[a["record_id"]]
     with st.container(border=True):
-        st.markdown(f"**{paper_label(r)}** · {md(r['name'])} · {tgl(r['visit_date'])} · poli {md(r['poli'])}  \n"
-                    f"Pasien belum pasti: {md(a['reason'])}. Siapa pasien di formulir ini?")
+        st.markdown(f"{head(r)}  \nPasien belum pasti: {md(a['reason'])}. Siapa pasien di formulir ini?")
         cols = st.columns(len(a["candidates"]) + 1)
         with cols[0]:
             st.markdown("**Tertulis di kertas**")
@@ -340,28 +267,47 @@ for a in view["ambiguous"][:LIMIT]:
                 st.caption(cand["reason"])
                 st.markdown(person_md(cand, a["paper"]))
                 if st.button("Pasien ini", key=f"erm_pick_{rid}_{cand['key']}", icon=":material/person_check:"):
-                    decide(api.decide_match, rid, cand["key"], f"erm_note_{rid}",
-                           f"{paper_label(r)}: pasien ERM {md(cand['name'])} (No. RM {cand['rm_no'] or '–'}).")
+                    act(api.decide_match, rid, cand["key"], f"erm_note_{rid}",
+                        f"{paper_label(r)}: pasien ERM {md(cand['name'])} (No. RM {cand['rm_no'] or '–'}).")
         c = st.columns([3, 1], vertical_alignment="bottom")
         c[0].text_input("Catatan (boleh kosong)", key=f"erm_note_{rid}")
         if c[1].button("Pasien baru", key=f"erm_new_{rid}", icon=":material/person_add:",
                        help="Bukan salah satu kandidat: buat pasien baru di ERM."):
-            decide(api.decide_match, rid, "new", f"erm_note_{rid}", f"{paper_label(r)}: pasien baru.")
+            act(api.decide_match, rid, "new", f"erm_note_{rid}", f"{paper_label(r)}: pasien baru.")
 for r in view["conflicts"][:LIMIT]:
     rid = r["record_id"]
     with st.container(border=True):
-        st.markdown(f"**{paper_label(r)}** · {md(r['name'])} · {tgl(r['visit_date'])} · poli {md(r['poli'])}  \n"
-                    f"Konflik: {md(r['reason'])}")
+        st.markdown(f"{head(r)}  \nKonflik: {md(r['reason'])}")
         c = st.columns([3, 1, 1], vertical_alignment="bottom")
         c[0].text_input("Catatan (boleh kosong)", key=f"erm_cnote_{rid}")
         if c[1].button("Tetap tambahkan", key=f"erm_insert_{rid}", icon=":material/add:",
                        help="Kunjungan ini memang belum ada di ERM: tambahkan."):
-            decide(api.decide_action, rid, "insert", f"erm_cnote_{rid}", f"{paper_label(r)}: tetap ditambahkan.")
+            act(api.decide_action, rid, "insert", f"erm_cnote_{rid}", f"{paper_label(r)}: tetap ditambahkan.")
         if c[2].button("Lewati", key=f"erm_skip_{rid}", icon=":material/block:",
                        help="ERM sudah punya kunjungan ini: jangan ditambahkan."):
-            decide(api.decide_action, rid, "skip", f"erm_cnote_{rid}", f"{paper_label(r)}: dilewati.")
+            act(api.decide_action, rid, "skip", f"erm_cnote_{rid}", f"{paper_label(r)}: dilewati.")
 if pending > LIMIT * 2 or len(view["ambiguous"]) > LIMIT or len(view["conflicts"]) > LIMIT:
     st.caption("Yang lain muncul setelah yang di atas diputuskan.")
+if view["incomplete"]:
+    st.markdown(f"**Data kurang ({len(view['incomplete'])})**: kunjungan ini tidak akan diimpor atau dikirim "
+                "sebelum datanya lengkap. Isi yang kurang dari KTP, kartu BPJS atau buku register, atau lewati.")
+for r in view["incomplete"][:LIMIT]:
+    rid = r["record_id"]
+    with st.container(border=True, key=f"erm_incomplete_{rid}"):
+        st.markdown(f"{head(r)}  \nKurang: {md(', '.join(gap_text(g) for g in r['gaps']))}")
+        with st.form(f"erm_complete_{rid}", border=False):
+            cols = st.columns(max(len(r["fields"]), 1) + 2, vertical_alignment="bottom")
+            typed = {f: cols[i].text_input(field_name(f).capitalize(), key=f"erm_fill_{rid}_{f}",
+                                           placeholder=HINT.get(f, "")) for i, f in enumerate(r["fields"])}
+            if r["settings_only"]:
+                cols[0].caption("Yang kurang adalah pengaturan (forms/erm/erm.yaml), bukan isian formulir.")
+            saved = cols[-2].form_submit_button("Simpan", icon=":material/save:", disabled=r["settings_only"])
+            skipped = cols[-1].form_submit_button("Lewati", icon=":material/block:",
+                                                  help="Jangan impor kunjungan ini.")
+        if saved:
+            act(api.complete_record, rid, typed, "", f"{paper_label(r)}: data dilengkapi.")
+        if skipped:
+            act(api.decide_action, rid, "skip", "", f"{paper_label(r)}: dilewati (data kurang).")
 decided = [r for r in rows if r["decided_by"]]
 if decided:
     with st.expander(f"Keputusan yang sudah dibuat ({len(decided)})"):
@@ -383,10 +329,10 @@ why_not = ("Hanya admin yang bisa mengonfirmasi rencana." if not user.is_admin e
            "Muat data pasien ERM dulu." if "patients" not in loads else
            f"Masih ada {pending} keputusan (lihat langkah 3)." if pending else "")
 st.write("Setelah dikonfirmasi, berkas impor dan pengiriman hanya memakai rencana ini. Formulir yang diubah "
-         "sesudahnya tidak ikut sampai rencana dikonfirmasi lagi.")
+         "sesudahnya tidak ikut sampai rencana dikonfirmasi lagi. Kunjungan dengan data kurang tidak ikut.")
 if st.button("Konfirmasi rencana", icon=":material/task_alt:", type="primary", disabled=bool(why_not),
              key="erm_confirm"):
-    if shown_plan != plan_digest(view["plan"]):
+    if shown_plan != view["digest"]:
         common.flash("warning", "Rencana baru saja berubah (mungkin oleh petugas lain). Periksa lagi, lalu tekan "
                                 "**Konfirmasi rencana** sekali lagi.")
     else:
@@ -416,16 +362,29 @@ else:
         if lines:
             st.warning(f"{len(lines)} kunjungan {label}:  \n" + "  \n".join(f"· {md(s)}" for s in lines[:10]))
     c = st.columns(3)
-    for col, fmt, label, name in ((c[0], "csv", "Unduh berkas impor (CSV)", "impor-erm.csv"),
-                                  (c[1], "xlsx", "Unduh berkas impor (XLSX)", "impor-erm.xlsx"),
-                                  (c[2], "fhir", "Unduh FHIR Bundle (JSON)", "erm-bundle.json")):
-        col.download_button(label, data=files[fmt], file_name=name, mime=MIME[fmt], icon=":material/download:",
+    for col, (fmt, label, name, mime) in zip(c, DOWNLOADS, strict=True):
+        col.download_button(label, data=files[fmt], file_name=name, mime=mime, icon=":material/download:",
                             on_click="ignore", disabled=files["count"] == 0, key=f"erm_dl_{fmt}")
+    st.markdown("**BPJS P-Care** (pendaftaran kunjungan BPJS yang belum ada di P-Care; diketik di P-Care atau "
+                "dikirim oleh sistem yang terhubung ke P-Care)")
+    if files.get("pcare_missing"):
+        st.caption("Muat dulu daftar pendaftaran P-Care pada hari-hari gangguan (langkah 1), supaya kunjungan "
+                   "yang sudah terdaftar tidak didaftarkan dua kali.")
+    else:
+        st.caption(f"{files['pcare_count']} pendaftaran belum ada di P-Care; {len(files['pcare_registered'])} "
+                   "sudah terdaftar.")
+        c = st.columns(3)
+        c[0].download_button("Unduh daftar P-Care (CSV)", data=files["pcare_csv"], file_name="pcare-pendaftaran.csv",
+                             mime="text/csv", icon=":material/download:", on_click="ignore", key="erm_dl_pcare_csv",
+                             disabled=files["pcare_count"] == 0)
+        c[1].download_button("Unduh payload P-Care (JSON lines)", data=files["pcare"],
+                             file_name="pcare-pendaftaran.jsonl", mime="application/jsonl", on_click="ignore",
+                             icon=":material/download:", key="erm_dl_pcare", disabled=files["pcare_count"] == 0)
 
 # 5. the ledger
-st.subheader("5. Catatan pengiriman ke ERM")
-st.info("Pengiriman ke server ERM tidak dilakukan dari halaman ini. Admin menjalankan perintah berikut di "
-        "komputer server Susulan; yang sudah diterima ERM tidak akan pernah dikirim dua kali, dan pengiriman yang "
+st.subheader("5. Catatan pengiriman")
+st.info("Pengiriman ke SATUSEHAT atau server ERM tidak dilakukan dari halaman ini. Admin menjalankan perintah berikut "
+        "di komputer server Susulan; yang sudah diterima tidak akan pernah dikirim dua kali, dan pengiriman yang "
         "terputus bisa diulang dengan perintah yang sama.")
 st.code(PUSH_COMMAND.format(data=common.data_dir()), language="bash")
 ledger = api.ledger_rows(store)
@@ -440,8 +399,8 @@ if not ledger:
 else:
     st.dataframe(pd.DataFrame([{
         "Formulir": paper_label(e), "Status": LEDGER_LABEL.get(e["status"], e["status"]),
-        "Id di server": e["encounter_ref"] or e["patient_ref"], "Pesan server": e["message"],
-        "Percobaan": e["attempts"], "Terakhir": f"{tgl(e['updated_at'][:10])} {e['updated_at'][11:16]}",
-        "Server": e["target"],
+        "Id di server": e["encounter_ref"] or e["patient_ref"], "Pasien di server": e["patient_ref"],
+        "Pesan server": e["message"], "Percobaan": e["attempts"],
+        "Terakhir": f"{tgl(e['updated_at'][:10])} {e['updated_at'][11:16]}", "Server": e["target"],
     } for e in ledger if target is None or e["target"] == target]), hide_index=True, width="stretch",
         key="erm_ledger_table")

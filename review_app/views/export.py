@@ -55,23 +55,21 @@ st.download_button(f"Unduh {fmt[0].upper()}", icon=":material/download:",
 st.subheader("Berkas impor ERM")
 
 
-def erm_inserts() -> list[dict]:
-    """Rows of the confirmed ERM plan that are still to be inserted (``susulan erm plan --confirm``)."""
+def erm_inserts() -> int:
+    """How many visits of the confirmed ERM plan are still to be inserted (``susulan erm plan --confirm``)."""
     from pipeline.erm import plan as planning
 
-    return [r["data"] for r in planning.sendable(store)[0]]
+    return len(planning.confirmed_rows(store).keep)
 
 
-def erm_file(data: list[dict], fmt: str, by: str) -> bytes:
-    """The ERM import file in the configured profile."""
-    from pipeline.erm import profiles, settings
-    from pipeline.export import erm_files
+def erm_file(fmt: str, by: str, count: int) -> bytes:
+    """The ERM import file in the configured profile (the same bytes as ``susulan erm export``), audited."""
+    from pipeline.erm import api
 
-    with tempfile.TemporaryDirectory() as tmp, Store.open(common.data_dir()) as s:
-        out = Path(tmp) / f"erm.{fmt}"
-        n = erm_files.write(data, profiles.load(settings.load().profile), out, fmt)
-        rows.audit_export(s, by, "download erm import file", n, fmt)
-        return out.read_bytes()
+    with Store.open(common.data_dir()) as s:
+        data = api.import_file(s, fmt)
+        rows.audit_export(s, by, "download erm import file", count, fmt)
+    return data
 
 
 NO_PLAN = ("Belum ada rencana impor ERM yang dikonfirmasi. Admin membuatnya di halaman Impor ke ERM setelah data "
@@ -86,9 +84,9 @@ else:
     if not inserts:
         st.caption(NO_PLAN)
     else:
-        st.write(f"**{len(inserts)}** kunjungan siap diimpor ke ERM.")
+        st.write(f"**{inserts}** kunjungan siap diimpor ke ERM.")
         c = st.columns(2)
         for col, fmt in zip(c, ("csv", "xlsx")):
             col.download_button(f"Unduh berkas impor ERM ({fmt.upper()})", icon=":material/download:",
-                                data=lambda fmt=fmt: erm_file(inserts, fmt, user.name), file_name=f"impor-erm.{fmt}",
+                                data=lambda fmt=fmt: erm_file(fmt, user.name, inserts), file_name=f"impor-erm.{fmt}",
                                 key=f"erm-{fmt}")

@@ -109,7 +109,7 @@ def test_plan_cli_output_and_loading_errors(world, tmp_path, capsys):
 
 
 def test_erm_commands_have_help(capsys):
-    for sub in ("load-patients", "load-visits", "plan", "decide", "export", "push", "ledger"):
+    for sub in ("load-patients", "load-visits", "load-pcare", "plan", "decide", "export", "push", "ledger"):
         with pytest.raises(SystemExit) as e:
             main(["erm", sub, "--help"])
         assert e.value.code == 0

@@ -18,7 +18,8 @@ def test_master_and_visits_load_with_warnings(world):
         assert first["name"] == first["name"].upper() and first["birth_date"][4] == "-"
         assert first["sex"] in ("L", "P") and first["rm_no"] == "00000001"
         report = master.load_patients(store, world.master_csv, profiles.load("generic"))
-        assert any("nik value(s) appear more than once" in w for w in report.warnings)
+        dup = [w for w in report.warnings if w.code == "duplicate" and w.params["field"] == "nik"]
+        assert len(dup) == 1 and len(dup[0].params["rows"]) == 2  # the planted duplicate, with its row numbers
         visits = master.visits(store)
     assert [(v["poli"], v["visit_date"]) for v in visits] == [("umum", "2026-01-05"), ("gigi", "2026-01-05"),
                                                              ("kia", "2026-01-06")]
