@@ -19,6 +19,11 @@ from pipeline.export import fhir
 from pipeline.store import Store
 
 
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """These tests run on both store backends (SQLite, PostgreSQL)."""
+    return backend
+
 def confirm(w) -> None:
     assert main(["erm", "plan", "--confirm", "--user", "siti", "--data-dir", str(w.data_dir)]) == 0
 

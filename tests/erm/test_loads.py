@@ -20,13 +20,19 @@ GOOD = ["00000001;3529050101900001;SITI AMINAH;01-01-1990;Perempuan;Lobuk",
         "00000003;3529051203700003;MOH HOLILI;12/03/1970;L;Bluto"]
 
 
+
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """These tests run on both store backends (SQLite, PostgreSQL)."""
+    return backend
+
 def write(path: Path, lines: list[str], encoding: str) -> Path:
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
     return path
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def store(tmp_path: Path, db: str | None):
     with Store.open(tmp_path / "data") as s:
         yield s
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pandas as pd
+import pytest
 
 from pipeline.cli import main
 from pipeline.erm import master, pcare, profiles
@@ -16,6 +17,12 @@ from .conftest import D1, D2, PaperBuilder, registration, write_visits_xlsx
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "pcare-pendaftaran.schema.json").read_text(encoding="utf-8"))
 
+
+
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """These tests run on both store backends (SQLite, PostgreSQL)."""
+    return backend
 
 def test_pcare_export_writes_valid_payloads_for_bpjs_visits_not_registered_yet(world, tmp_path, capsys):
     with Store.open(world.data_dir) as store:

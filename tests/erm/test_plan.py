@@ -10,6 +10,11 @@ from pipeline.errors import BadInput
 from pipeline.store import Store
 
 
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """These tests run on both store backends (SQLite, PostgreSQL)."""
+    return backend
+
 def test_master_and_visits_load_with_warnings(world):
     with Store.open(world.data_dir) as store:
         rows = master.patients(store)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,12 +18,19 @@ from pipeline.erm.auth import StaticToken
 from pipeline.erm.settings import load as load_settings
 from pipeline.export.fhir import NIK_SYSTEM
 from pipeline.store import Store
+from tests import store_rows
 
 from .conftest import World, build_world
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
+
+
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """Tests that ask for it run on both store backends (SQLite, PostgreSQL)."""
+    return backend
 
 def decided_world(tmp: Path) -> tuple[World, list[dict]]:
     """The generated world with its three conflicts settled and the plan confirmed: 11 inserts, 10 patients."""
@@ -42,16 +48,12 @@ def decided_world(tmp: Path) -> tuple[World, list[dict]]:
 
 
 def ledger_counts(data_dir: Path) -> dict[str, int]:
-    conn = sqlite3.connect(data_dir / "susulan.db", timeout=30)
-    try:
-        return dict(conn.execute("SELECT status, COUNT(*) FROM erm_ledger GROUP BY status").fetchall())
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        conn.close()
+    """Ledger rows per status, read while a push may be writing (either backend)."""
+    return {r["status"]: int(r["n"]) for r in store_rows.rows(
+        data_dir, "SELECT status, COUNT(*) AS n FROM erm_ledger GROUP BY status")}
 
 
-def test_killed_push_resumes_and_server_holds_everything_exactly_once(tmp_path, server, proxy):
+def test_killed_push_resumes_and_server_holds_everything_exactly_once(tmp_path, server, proxy, db):
     w, inserts = decided_world(tmp_path)
     proxy.delay_s = 1.0
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "erm", "push", "--fhir-url", proxy.base,

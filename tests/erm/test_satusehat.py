@@ -33,6 +33,12 @@ pytestmark = pytest.mark.slow
 with_oauth = pytest.mark.parametrize("server", [LIFETIME], indirect=True)  # the server wants expiring tokens
 
 
+
+@pytest.fixture
+def db(backend: str | None) -> str | None:
+    """Tests that ask for it run on both store backends (SQLite, PostgreSQL)."""
+    return backend
+
 def nik_of(row: dict) -> str:
     return requirements.nik_of(row["data"]["patient"], row["data"].get("paper") or {})
 
@@ -55,8 +61,7 @@ def seed_index(server: FhirServer, inserts: list[dict], leave_out: set[str]) -> 
 
 
 @with_oauth
-def test_killed_satusehat_push_resumes_and_points_every_encounter_at_the_right_patient(tmp_path, server, proxy,
-                                                                                       capsys):
+def test_killed_satusehat_push_resumes_and_points_every_encounter_at_the_right_patient(tmp_path, server, proxy, db):
     w, inserts = decided_world(tmp_path)
     rows = {r["record_id"]: r for r in inserts}
     other_poli = rows[w.ids["erm_other_poli"]]  # a known patient the national index does not have yet
