@@ -75,10 +75,7 @@ class LoadReport:
 
 def decode(path: Path, data: bytes) -> tuple[str, str]:
     """Text of a CSV file and the encoding it was read with (UTF-8/BOM, UTF-16 with BOM, Windows-1252)."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        candidates = ("utf-16",)
-    else:
-        candidates = ("utf-8-sig", "cp1252")
+    candidates: tuple[str, ...] = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
     for enc in candidates:
         try:
             return data.decode(enc), enc
@@ -175,8 +172,7 @@ def read_rows(path: Path, spec: TableSpec, known: tuple[str, ...], report: LoadR
         if bad:
             problems += bad
             continue
-        row["source_row"] = i
-        kept.append(row)
+        kept.append({**row, "source_row": i})
     if problems and not skip_bad_rows:
         raise LoadError(path, problems, Reason("bad_rows", {"n": len({p.params["row"] for p in problems})}))
     report.skipped += problems

@@ -41,7 +41,7 @@ def created_id(answer: Answer) -> str:
     body = answer.body
     if body.get("resourceType") == "Patient" and body.get("id"):
         return str(body["id"])
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    data = body["data"] if isinstance(body.get("data"), dict) else {}
     if body.get("success") is True and data.get("patient_id"):
         return str(data["patient_id"])
     loc = answer.headers.get("location", "").split("/_history")[0].rstrip("/")

@@ -145,11 +145,15 @@ class ErmRepo:
     def erm_fingerprint(self) -> str:
         """Changes whenever something an ERM plan depends on changes (approvals, edits, decisions, loads, ledger)."""
         parts = [
-            self.db.one("SELECT COALESCE(MAX(id), 0) FROM audit"),
-            self.db.one("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(version), 0) FROM records "
-                        "WHERE state IN ('approved', 'exported')"),
-            self.db.one("SELECT COUNT(*), COALESCE(MAX(at), '') FROM erm_decisions"),
-            self.db.one("SELECT COUNT(*), COALESCE(MAX(updated_at), '') FROM erm_ledger"),
+            ("SELECT COALESCE(MAX(id), 0), 0, 0 FROM audit"),
+            ("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(version), 0) FROM records "
+             "WHERE state IN ('approved', 'exported')"),
+            ("SELECT COUNT(*), COALESCE(MAX(at), ''), 0 FROM erm_decisions"),
+            ("SELECT COUNT(*), COALESCE(MAX(updated_at), ''), 0 FROM erm_ledger"),
         ]
+        values = []
+        for sql in parts:
+            row = self.db.one(sql)
+            values.append(f"{row[0]}:{row[1]}:{row[2]}" if row is not None else "")
         loads = [f"{r['kind']}{r['sha256']}{r['loaded_at']}{r['profile']}" for r in self.erm_loads()]
-        return "|".join(":".join(str(v) for v in tuple(p or ())) for p in parts) + "|" + ",".join(loads)
+        return "|".join(values) + "|" + ",".join(loads)
