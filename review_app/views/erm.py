@@ -113,6 +113,12 @@ def flags_text(flags: list[dict[str, str]]) -> str:
     return "; ".join(f"{f['message']} (kertas {f['paper'] or '–'}, ERM {f['master'] or '–'})" for f in flags)
 
 
+def input_label(field: str) -> str:
+    """A field's name as an input label: ``NIK``, ``No. BPJS``, ``Tanggal lahir``."""
+    name = field_name(field)
+    return name[:1].upper() + name[1:]
+
+
 def head(r: dict[str, Any]) -> str:
     """The first line of a decision card: the sheet, the name, the day, the poli."""
     return f"**{paper_label(r)}** · {md(r['name'] or '–')} · {tgl(r['visit_date'])} · poli {md(r['poli'] or '–')}"
@@ -297,7 +303,7 @@ for r in view["incomplete"][:LIMIT]:
         st.markdown(f"{head(r)}  \nKurang: {md(', '.join(gap_text(g) for g in r['gaps']))}")
         with st.form(f"erm_complete_{rid}", border=False):
             cols = st.columns(max(len(r["fields"]), 1) + 2, vertical_alignment="bottom")
-            typed = {f: cols[i].text_input(field_name(f).capitalize(), key=f"erm_fill_{rid}_{f}",
+            typed = {f: cols[i].text_input(input_label(f), key=f"erm_fill_{rid}_{f}",
                                            placeholder=HINT.get(f, "")) for i, f in enumerate(r["fields"])}
             if r["settings_only"]:
                 cols[0].caption("Yang kurang adalah pengaturan (forms/erm/erm.yaml), bukan isian formulir.")
