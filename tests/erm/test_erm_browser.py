@@ -3,26 +3,19 @@ one completed by typing what the paper lacked. Screenshots land in ``test-artifa
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from pipeline.erm import api
 from pipeline.store import Store
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
 
 from .conftest import build_world
-from .fhir_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "kata-sandi-uji-erm"
 
@@ -37,57 +30,32 @@ def test_plan_screen_lists_data_kurang_and_a_clerk_completes_one(tmp_path: Path)
     subprocess.run([sys.executable, "-m", "pipeline.cli", "users", "add", "budi", "--role", "admin",
                     "--password-file", str(tmp_path / "pw"), "--data-dir", str(world.data_dir)], check=True,
                    capture_output=True, timeout=120)
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "SUSULAN_DATA_DIR"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "--data-dir", str(world.data_dir),
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 3600})  # the whole page, no inner scroll
-            page.set_default_timeout(30000)
-            page.goto(url)
-            page.get_by_label("Nama pengguna").fill("budi")
-            page.get_by_label("Kata sandi").fill(PASSWORD)
-            page.keyboard.press("Enter")
-            page.get_by_role("link", name="Impor ke ERM").click()
-            page.get_by_text("Data kurang (3)").wait_for()
-            rid = world.ids["name_only"]
-            card = page.locator(f".st-key-erm_incomplete_{rid}")
-            assert "NIK (SATUSEHAT)" in card.inner_text() and "desa (kode wilayah) (SATUSEHAT)" in card.inner_text()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "erm-data-kurang.png"), full_page=True)
+    with served(world.data_dir, log=tmp_path / "server.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 3600})  # the whole page, no inner scroll
+        page.set_default_timeout(30000)
+        page.goto(url)
+        page.get_by_label("Nama pengguna").fill("budi")
+        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.get_by_role("link", name="Impor ke ERM").click()
+        page.get_by_text("Data kurang (3)").wait_for()
+        rid = world.ids["name_only"]
+        card = page.locator(f".st-key-erm_incomplete_{rid}")
+        assert "NIK (SATUSEHAT)" in card.inner_text() and "desa (kode wilayah) (SATUSEHAT)" in card.inner_text()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "erm-data-kurang.png"), full_page=True)
 
-            for label, value in (("NIK", "3529056607800004"), ("Jenis kelamin", "P"),
-                                 ("Tanggal lahir", "26-07-1980"), ("Desa (kode wilayah)", "Lobuk")):
-                card.get_by_label(label).fill(value)
-            card.get_by_role("button", name="Simpan").click()
-            page.get_by_text("data dilengkapi").wait_for()
-            page.get_by_text("Data kurang (2)").wait_for()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "erm-data-kurang-completed.png"), full_page=True)
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        for label, value in (("NIK", "3529056607800004"), ("Jenis kelamin", "P"),
+                             ("Tanggal lahir", "26-07-1980"), ("Desa (kode wilayah)", "Lobuk")):
+            card.get_by_label(label).fill(value)
+        card.get_by_role("button", name="Simpan").click()
+        page.get_by_text("data dilengkapi").wait_for()
+        page.get_by_text("Data kurang (2)").wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "erm-data-kurang-completed.png"), full_page=True)
+        browser.close()
     with Store.open(world.data_dir) as store:
         row = next(r for r in api.plan_rows(store) if r["record_id"] == rid)
         added = {a["field"]: a["new"] for a in store.history(rid) if a["action"] == "add"}
