@@ -200,21 +200,6 @@ def confirmed_plan(store: Store) -> dict[str, Any] | None:
     return store.erm_latest_plan()
 
 
-def plan_fingerprint(store: Store) -> str:
-    """Changes whenever something the plan depends on changes: approvals and edits, ERM loads, decisions, the ledger."""
-    q = store.db.one
-    parts = [
-        q("SELECT COALESCE(MAX(id), 0) AS a FROM audit"),
-        q("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS m, COALESCE(SUM(version), 0) AS v FROM records "
-          "WHERE state IN ('approved', 'exported')"),
-        q("SELECT COUNT(*) AS n, COALESCE(MAX(at), '') AS m FROM erm_decisions"),
-        q("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS m FROM erm_ledger"),
-    ]
-    loads = [f"{r['kind']}{r['sha256']}{r['loaded_at']}{r['profile']}"
-             for r in store.db.q("SELECT kind, sha256, loaded_at, profile FROM erm_loads ORDER BY kind")]
-    return "|".join(":".join(str(v) for v in dict(p or {}).values()) for p in parts) + "|" + ",".join(loads)
-
-
 def ledger_rows(store: Store, target: str | None = None) -> list[dict[str, Any]]:
     """The import ledger (all servers, or one), newest first."""
     return ledger.entries(store, target)
@@ -244,7 +229,7 @@ def load_file(store: Store, kind: str, path: Path, user: str, skip_bad_rows: boo
     return fn(store, path, profiles.load(st.profile), user, skip_bad_rows)
 
 
-def fingerprint(store: Store) -> str:
+def plan_fingerprint(store: Store) -> str:
     """Changes whenever something the plan depends on changes (and when erm.yaml is edited)."""
     from pipeline.erm import settings
 

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pipeline import forms
 from pipeline.erm import address, master, requirements
 from pipeline.erm import normalize as nz
 from pipeline.erm.match import NEW, PATIENT_DATA, Flag, Match, match_all, name_similarity
@@ -29,7 +30,7 @@ from pipeline.store import Store
 ACTIONS = ("insert", "skip", "conflict", "incomplete")
 REVIEWED = ("approved", "exported")
 VISIT_FIELDS = ("visit_date", "arrival_time", "queue_no", "visit_type", "poli", "payment", "complaint")
-FORM_PREFERENCE = {"pendaftaran": 0, "antrean": 1}  # which paper record is kept when two are the same visit
+FORM_PREFERENCE = {"registration": 0, "queue": 1}  # form kinds imported; which is kept when two are one visit
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,14 @@ def _village_flag(m: Match, patient: dict[str, str], settings: Settings) -> Matc
                                             text)))
 
 
+def form_kind(form_id: str) -> str:
+    """``registration`` or ``queue``, as the form's YAML says (``""`` for a form not defined here)."""
+    try:
+        return forms.load(form_id).kind
+    except UnknownForm:
+        return ""
+
+
 def same_visit_twins(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Queue-sheet rows that are the same visit as a registration form: same day, same queue number, similar name."""
     forms: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -177,7 +186,7 @@ def same_visit_twins(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
 def _paper_duplicates(records: list[dict[str, Any]], matches: dict[int, Match]) -> dict[tuple, dict[str, Any]]:
     """Same patient, same day, same poli on two papers: the record kept for each such visit."""
     kept: dict[tuple, dict[str, Any]] = {}
-    order = sorted(records, key=lambda r: (FORM_PREFERENCE.get(r["form_id"], 9), r["record_id"]))
+    order = sorted(records, key=lambda r: (FORM_PREFERENCE.get(form_kind(r["form_id"]), 9), r["record_id"]))
     for rec in order:
         key = matches[rec["record_id"]].patient_key
         if key:
@@ -193,7 +202,7 @@ def _action(rec: dict[str, Any], m: Match, patient: dict[str, str], erm_visits: 
     twin = twins.get(rec["record_id"])
     if twin is not None:
         return "skip", Reason("twin_of_form", {"key": twin["visit_key"]}), {}
-    if rec["form_id"] not in FORM_PREFERENCE:
+    if form_kind(rec["form_id"]) not in FORM_PREFERENCE:
         return "skip", Reason("form_not_imported", {"form": rec["form_id"]}), {}
     missing = [f"erm:{n}" for n in ("visit_date", "name", "poli") if not f.get(n)]
     if missing:
@@ -278,22 +287,9 @@ def confirmed(store: Store) -> tuple[int, list[dict[str, Any]]]:
 
 
 def sendable(store: Store) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
-    """The confirmed plan's insert rows: those that may be sent, and those refused with why (see :func:`stale_reason`).
-
-    The one place that decides what an export or a push may carry; raises if no plan was confirmed.
-    """
-    _, rows = confirmed(store)
-    keep: list[dict[str, Any]] = []
-    refused: list[tuple[dict[str, Any], str]] = []
-    for r in rows:
-        if r["action"] != "insert":
-            continue
-        why = stale_reason(store, r)
-        if why:
-            refused.append((r, why))
-        else:
-            keep.append(r)
-    return keep, refused
+    """The confirmed plan's insert rows that may be sent, and those refused with why (:func:`confirmed_rows`)."""
+    c = confirmed_rows(store)
+    return c.keep, c.refused
 
 
 def stale_reason(store: Store, row: dict[str, Any]) -> str:

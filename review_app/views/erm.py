@@ -2,7 +2,7 @@
 
 A page only: everything it shows and does goes through ``pipeline.erm.api`` (decisions and completed
 values are audited there), and every reason arrives as a code that :mod:`pipeline.erm.reasons` turns
-into Indonesian. The plan is recomputed only when the store changes (``api.fingerprint``) or when
+into Indonesian. The plan is recomputed only when the store changes (``api.plan_fingerprint``) or when
 someone presses "Hitung ulang". Pushing to SATUSEHAT or another FHIR server stays a command-line
 action for the admin (``susulan erm push``).
 """
@@ -180,7 +180,7 @@ if top[1].button("Hitung ulang", icon=":material/refresh:", key="erm_recompute",
     confirmed_files.clear()
 common.show_flash()
 
-fp = api.fingerprint(store)
+fp = api.plan_fingerprint(store)
 loads = {f["kind"]: f for f in api.loaded_files(store)}
 
 # 1. files from the ERM (and P-Care)

@@ -9,6 +9,8 @@ from pipeline.erm.settings import load as load_settings
 from pipeline.errors import BadInput
 from pipeline.store import Store
 
+from .conftest import D1, PaperBuilder, registration
+
 
 @pytest.fixture
 def db(backend: str | None) -> str | None:
@@ -111,3 +113,16 @@ def test_plan_is_written_only_on_confirm_and_stale_rows_are_refused(world):
         assert plan.stale_reason(store, row) == ""
         store.set_record_state(world.ids["linked_nik"], "review", "siti")
         assert plan.stale_reason(store, row) == "not_approved"
+
+
+def test_a_village_only_found_in_another_kecamatan_is_flagged_never_rewritten(world):
+    with Store.open(world.data_dir) as store:
+        b = PaperBuilder(store)
+        b.serial = {"pendaftaran": 100, "antrean": 100}
+        person = {"name": "SITI BANBARU", "sex": "P", "birth_date": "1990-01-01", "village": "BANBARU",
+                  "nik": "3529054101900007", "address": "DUSUN TENGAH"}
+        (rid, _), = b.page("pendaftaran", [registration(person, D1, 30, visit_type="baru")])
+        row = next(r for r in plan.compute(store).rows if r.record_id == rid)
+    flag = next(f for f in row.match.flags if f.field == "village_code")
+    assert flag.message == "Desa BANBARU ditemukan di Kec. GILIGINTING, bukan di kecamatan pasien: periksa"
+    assert flag.master == "BANBARU (35.29.08.2007)" and row.patient["address"] == "DUSUN TENGAH"

@@ -161,3 +161,23 @@ def test_dry_run_writes_encounters_with_conditional_references(tmp_path):
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Encounter"] * len(inserts)
     assert all(e["resource"]["subject"]["reference"].startswith(f"Patient?identifier={fhir.NIK_SYSTEM}|")
                for e in bundle["entry"])
+
+
+@with_oauth
+def test_the_erm_registration_number_becomes_the_encounter_identifier(tmp_path, server, proxy):
+    """After the import, the ERM's visits are loaded again: a visit found there is sent under its number."""
+    w, inserts = decided_world(tmp_path)
+    seed_index(server, inserts, leave_out=set())
+    linked = next(r for r in inserts if r["record_id"] == w.ids["linked_nik"])
+    visit, patient = linked["data"]["visit"], linked["data"]["patient"]
+    day = "-".join(reversed(visit["visit_date"].split("-")))
+    (tmp_path / "kunjungan.csv").write_text(
+        "Tanggal Kunjungan;No. RM;Nama Pasien;Poli;No. Registrasi\n"
+        f"{day};{patient['rm_no']};{patient['name']};Poli Umum;RJ-0001\n", encoding="utf-8")
+    assert cli.main(["erm", "load-visits", str(tmp_path / "kunjungan.csv"), "--data-dir", str(w.data_dir)]) == 0
+    credentials = auth.ClientCredentials(server.token_url, CLIENT_ID, CLIENT_SECRET)
+    with Store.open(w.data_dir) as store:
+        report = push.push(store, proxy.base, load_settings(), target="satusehat", auth=credentials)
+    assert report.complete, report.text()
+    ids = sorted(e["identifier"][0]["value"] for e in server.all("Encounter"))
+    assert ids == sorted(["RJ-0001", *(r["visit_key"] for r in inserts if r is not linked)])
