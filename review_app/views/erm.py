@@ -23,6 +23,7 @@ from pipeline.erm.reasons import field_name, gap_text
 from pipeline.errors import SusulanError
 from pipeline.store import Store
 from review_app import common
+from review_app.common import md
 
 LIMIT = 20  # decisions shown at once (each has buttons; the rest follow once these are settled)
 ACTION_LABEL = {"insert": "Tambah", "skip": "Lewati", "conflict": "Konflik", "incomplete": "Data kurang"}
@@ -75,11 +76,6 @@ def confirmed_files(data_dir_key: str, plan_id: int, fp: str) -> dict[str, Any]:
 def tgl(iso: str) -> str:
     """``2026-01-05`` -> ``05-01-2026`` (as written on the form)."""
     return f"{iso[8:10]}-{iso[5:7]}-{iso[:4]}" if re.fullmatch(r"\d{4}-\d\d-\d\d", iso or "") else (iso or "")
-
-
-def md(text: str) -> str:
-    """Text safe inside markdown."""
-    return re.sub(r"([\\`*_\[\]<>#|~$!()])", r"\\\1", text)
 
 
 def person_md(values: dict[str, Any], against: dict[str, Any] | None = None) -> str:

@@ -158,7 +158,7 @@ def test_data_kurang_rows_are_completed_or_skipped_on_the_page(app_env: Path) ->
     rid = world.ids["name_only"]  # a queue-sheet row with only a name: SATUSEHAT needs NIK, sex, birth date, village
     shown = texts(at)
     assert "**Data kurang (3)**" in shown
-    assert "Kurang: NIK \\(SATUSEHAT\\), tanggal lahir \\(SATUSEHAT\\)" in shown
+    assert "Kurang: NIK (SATUSEHAT), tanggal lahir (SATUSEHAT)" in shown
     at.text_input(key=f"erm_fill_{rid}_nik").set_value("12345")
     at.text_input(key=f"erm_fill_{rid}_sex").set_value("P")
     at.text_input(key=f"erm_fill_{rid}_birth_date").set_value("26-07-1980")
