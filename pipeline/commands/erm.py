@@ -99,6 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipeline.erm import profiles, settings
     from pipeline.erm.reasons import render
     from pipeline.export import erm_files, fhir
+    from pipeline.export import rows as export_rows
     from pipeline.store import Store
 
     _require_store(args.data_dir)
@@ -108,6 +109,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_pcare(args, st, out)
     with Store.open(args.data_dir) as store:
         confirmed = planning.confirmed_rows(store)
+        export_rows.audit_export(store, f"cli:{getpass.getuser()}", f"erm export {args.format}",
+                                 len(confirmed.keep), args.format)
     for r, why in confirmed.refused:
         err(f"not exported: {r['visit_key']} (record {r['record_id']}): {render(why, {}, 'en')}")
     if args.format == "fhir":
@@ -124,10 +127,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_pcare(args: argparse.Namespace, st: Settings, out: Path) -> int:
     from pipeline.erm import pcare
+    from pipeline.export import rows as export_rows
     from pipeline.store import Store
 
     with Store.open(args.data_dir) as store:
         export = pcare.build(store, st, check_registered=not args.without_pcare_check)
+        export_rows.audit_export(store, f"cli:{getpass.getuser()}", "erm export pcare", len(export.payloads),
+                                 "pcare")
     csv = pcare.write(export, out, st)
     for line in export.registered:
         err(f"already in P-Care: {line}")

@@ -155,11 +155,7 @@ def write(export: Export, out: Path, st: Settings) -> Path:
               "Jenis Perawatan": TKP.get(p["kdTkp"], p["kdTkp"]), "ID Susulan": r["visit_key"]}
              for p, r in zip(export.payloads, export.rows, strict=True)]
     csv = out.with_suffix(".csv")
-    cells = getattr(export_rows, "safe_cell", None)  # the spreadsheet-safe cell helper, where the store has it
-    frame = pd.DataFrame(table, columns=list(CSV_COLUMNS), dtype=str)
-    if cells is not None:
-        frame = frame.map(cells)
-    frame.to_csv(csv, index=False, encoding="utf-8-sig")
+    export_rows.write_table(pd.DataFrame(table, columns=list(CSV_COLUMNS), dtype=str), csv, "csv")
     return csv
 
 

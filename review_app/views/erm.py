@@ -21,6 +21,7 @@ from pipeline.erm import api
 from pipeline.erm.master import LoadError
 from pipeline.erm.reasons import field_name, gap_text
 from pipeline.errors import SusulanError
+from pipeline.export import rows as export_rows
 from pipeline.store import Store
 from review_app import common
 from review_app.common import md
@@ -121,6 +122,12 @@ def head(r: dict[str, Any]) -> str:
 
 
 # --- actions ---------------------------------------------------------------------------------------
+
+
+def audit_download(what: str, count: int) -> None:
+    """A download of patient data leaving the store: audited when the user clicks it."""
+    with Store.open(common.data_dir()) as s:
+        export_rows.audit_export(s, user.name, "download erm import file", count, what)
 
 
 def load_file(kind: str, f: Any, skip_bad_rows: bool) -> None:
@@ -366,7 +373,8 @@ else:
     c = st.columns(3)
     for col, (fmt, label, name, mime) in zip(c, DOWNLOADS, strict=True):
         col.download_button(label, data=files[fmt], file_name=name, mime=mime, icon=":material/download:",
-                            on_click="ignore", disabled=files["count"] == 0, key=f"erm_dl_{fmt}")
+                            on_click=audit_download, args=(fmt, files["count"]), disabled=files["count"] == 0,
+                            key=f"erm_dl_{fmt}")
     st.markdown("**BPJS P-Care** (pendaftaran kunjungan BPJS yang belum ada di P-Care; diketik di P-Care atau "
                 "dikirim oleh sistem yang terhubung ke P-Care)")
     if files.get("pcare_missing"):
@@ -377,10 +385,12 @@ else:
                    "sudah terdaftar.")
         c = st.columns(3)
         c[0].download_button("Unduh daftar P-Care (CSV)", data=files["pcare_csv"], file_name="pcare-pendaftaran.csv",
-                             mime="text/csv", icon=":material/download:", on_click="ignore", key="erm_dl_pcare_csv",
+                             mime="text/csv", icon=":material/download:", on_click=audit_download,
+                             args=("pcare csv", files["pcare_count"]), key="erm_dl_pcare_csv",
                              disabled=files["pcare_count"] == 0)
         c[1].download_button("Unduh payload P-Care (JSON lines)", data=files["pcare"],
-                             file_name="pcare-pendaftaran.jsonl", mime="application/jsonl", on_click="ignore",
+                             file_name="pcare-pendaftaran.jsonl", mime="application/jsonl", on_click=audit_download,
+                             args=("pcare jsonl", files["pcare_count"]),
                              icon=":material/download:", key="erm_dl_pcare", disabled=files["pcare_count"] == 0)
 
 # 5. the ledger

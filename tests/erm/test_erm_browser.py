@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.erm import api
-from pipeline.store import Store
+from pipeline.store import Store, audit
 from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
 
 from .conftest import build_world
@@ -26,6 +26,8 @@ def test_plan_screen_lists_data_kurang_and_a_clerk_completes_one(tmp_path: Path)
     from playwright.sync_api import sync_playwright
 
     world = build_world(tmp_path)
+    with Store.open(world.data_dir) as store:
+        api.confirm_plan(store, "budi")  # so the page offers the import files
     (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
     subprocess.run([sys.executable, "-m", "pipeline.cli", "users", "add", "budi", "--role", "admin",
                     "--password-file", str(tmp_path / "pw"), "--data-dir", str(world.data_dir)], check=True,
@@ -55,9 +57,16 @@ def test_plan_screen_lists_data_kurang_and_a_clerk_completes_one(tmp_path: Path)
         page.get_by_text("Data kurang (2)").wait_for()
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "erm-data-kurang-completed.png"), full_page=True)
+        with page.expect_download() as got:
+            page.get_by_role("button", name="Unduh berkas impor (CSV)").click()
+        csv_rows = Path(got.value.path()).read_text(encoding="utf-8-sig").splitlines()
+        page.wait_for_timeout(1000)
         browser.close()
     with Store.open(world.data_dir) as store:
         row = next(r for r in api.plan_rows(store) if r["record_id"] == rid)
         added = {a["field"]: a["new"] for a in store.history(rid) if a["action"] == "add"}
+        downloads = [(a["user"], a["field"], a["new"], a["note"]) for a in audit.recent(store.db)
+                     if a["action"] == "export"]
+    assert len(csv_rows) == 1 + 8 and downloads == [("budi", "download erm import file", "8", "csv")]
     assert row["action"] == "insert" and added == {"nik": "3529056607800004", "sex": "P",
                                                    "birth_date": "1980-07-26", "village": "LOBUK"}

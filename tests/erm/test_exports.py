@@ -16,7 +16,7 @@ from pipeline.erm import plan as planning
 from pipeline.erm.client import Client, Unreachable
 from pipeline.erm.settings import load as load_settings
 from pipeline.export import fhir
-from pipeline.store import Store
+from pipeline.store import Store, audit
 
 
 @pytest.fixture
@@ -87,6 +87,9 @@ def test_csv_and_xlsx_follow_the_profile(world, tmp_path):
     frame = pd.read_csv(csv_out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert list(frame.columns[:5]) == ["No. RM", "Pasien Baru", "NIK", "No. BPJS", "Nama Pasien"]
     assert len(frame) == 8
+    with Store.open(world.data_dir) as store:  # patient data leaving the store is audited
+        exports = [(a["field"], a["new"]) for a in audit.recent(store.db) if a["action"] == "export"]
+    assert sorted(exports) == [("erm export csv", "8"), ("erm export xlsx", "8")]
     row = frame[frame["ID Susulan"] == world.keys["linked_nik"]].iloc[0]
     assert row["No. RM"] == "00000001" and row["Tanggal Kunjungan"] == "05-01-2026" and row["Poli"] == "Poli Umum"
     assert row["Pasien Baru"] == "Tidak" and row["Jenis Kelamin"] in ("Laki-laki", "Perempuan")
