@@ -57,7 +57,9 @@ def forms_pdf(path: Path, serials: list[int], form_id: str = "pendaftaran") -> P
 def test_two_ingests_three_seconds_apart_keep_a_reviewers_work(tmp_path: Path) -> None:
     data = tmp_path / "data"
     pdf = forms_pdf(tmp_path / "stack.pdf", list(range(200, 210)))
-    first = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True)
+    # the first run rasterises each page slowly, so that it is surely still reading when the second starts
+    slow = fake_tool(tmp_path, "pdftoppm", SLOW_PDFTOPPM)
+    first = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True, env=slow)
     wait_for(lambda: count(data, "SELECT COUNT(*) FROM pages WHERE status='done'") >= 1, first)
     time.sleep(3)
     second = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True)
@@ -104,6 +106,13 @@ def test_two_ingests_started_together_register_and_read_everything_once(tmp_path
     assert conn.execute("SELECT status, COUNT(*) FROM pages GROUP BY status").fetchall() == [("done", 12)]
     assert len(list((data / "pages").iterdir())) == 12
     assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 12
+
+
+SLOW_PDFTOPPM = """#!/bin/sh
+# Fake poppler for tests: each page takes over a second to rasterise.
+sleep 1.2
+exec {real} "$@"
+"""
 
 
 FAKE_PDFINFO = """#!/bin/sh
