@@ -26,7 +26,7 @@ import numpy as np
 from pipeline import accept, consensus, extract, ingest
 from pipeline.accept import Policy
 from pipeline.errors import PageProblem
-from pipeline.learn import hands
+from pipeline.learn import hands, spotcheck
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
 from pipeline.store import Row, Store
@@ -55,6 +55,8 @@ class Summary:
     learned: hands.LearnReport | None = None
     left_out: list[tuple[str, str]] = field(default_factory=list)
     taken_over: int = 0
+    spot_checked: int = 0
+    tightened: list[spotcheck.Tightening] = field(default_factory=list)
 
     @property
     def needs_attention(self) -> bool:
@@ -86,6 +88,12 @@ class Summary:
         if self.settled:
             parts.append(f"{self.settled} visit date(s), queue number(s) or arrival time(s) were corrected "
                          "to agree with the other sheets (see each record's history)")
+        if self.spot_checked:
+            parts.append(f"{self.spot_checked} value(s) read surely were picked at random for a person to check "
+                         "(they measure how often sure values are wrong)")
+        for t in self.tightened:
+            parts.append(f"spot checks found wrong sure {t.kind} values: {t.held_back} more {t.kind} value(s) of "
+                         f"batch {t.batch} go to review (threshold {t.old:.3f} -> {t.new:.3f})")
         if self.problems:
             reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in self.problems.most_common())
             parts.append(f"{sum(self.problems.values())} page(s) need attention ({reasons})")
@@ -282,11 +290,14 @@ def _run_alone(path: Path, page_no: int, policy: Policy, model: Path) -> PageRes
 
 
 def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, user: str = "",
-                 progress: Progress | None = None, learn: bool = True) -> Summary:
+                 progress: Progress | None = None, learn: bool = True, spot_check: bool = True) -> Summary:
     """Ingest files and folders into the store at ``data_dir``; returns a summary.
 
     With ``learn``, the reader first learns from the values reviewed since it last did, if
-    there are enough (:func:`pipeline.learn.hands.maybe_learn`).
+    there are enough (:func:`pipeline.learn.hands.maybe_learn`). With ``spot_check``, a random
+    sample of the batch's auto values is put before a person and each kind's threshold is
+    tightened where spot checks show too many wrong auto values (:mod:`pipeline.learn.spotcheck`);
+    benchmarks of the reader alone turn it off.
 
     Several runs may ingest into one store at once (CLI, ``watch``, the app's uploads):
     each page is claimed by exactly one run, and the pages of a run that died are
@@ -302,7 +313,11 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
             summary.learned = hands.maybe_learn(store) if learn else None
             register_files(store, found.files, batch, summary)
             run_pages(store, store.claim_pages(batch), jobs or os.cpu_count() or 1, summary, progress, claim=batch)
-            summary.settled = consensus.settle(store, store.pages_of_batches([batch, *adopted]))
+            around = store.pages_of_batches([batch, *adopted])
+            summary.settled = consensus.settle(store, around)
+            if spot_check:
+                summary.spot_checked = spotcheck.sample(store, around)
+                summary.tightened = spotcheck.tighten(store)
         except BaseException:
             with contextlib.suppress(Exception):  # e.g. the disk is full: the next run closes this one
                 store.finish_batch(batch, "failed")

@@ -168,6 +168,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX erm_pcare_card ON erm_pcare(no_kartu, tgl_daftar);
         """,
     ),
+    (
+        "0009_spot_checks",
+        """
+        CREATE TABLE spot_checks (
+            field_id INTEGER PRIMARY KEY, batch_id INTEGER, kind TEXT NOT NULL, machine_value TEXT NOT NULL,
+            confidence REAL NOT NULL, sampled_at TEXT NOT NULL);
+        CREATE INDEX spot_checks_batch ON spot_checks(batch_id);
+        """,
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.store import review as rv
-from review_app import common, logic
+from review_app import common, logic, spot_panel
 
 user = common.require_user()
 store = common.store()
@@ -21,6 +21,7 @@ c[1].metric("Pasien (baris)", t["records"], help="Satu formulir pendaftaran = sa
 c[2].metric("Pasien belum diperiksa", t["open"])
 c[3].metric("Nilai perlu dicek", t["values_to_review"])
 c[4].metric("Halaman bermasalah", t["problem_pages"] + t["problem_files"])
+spot_panel.show(store)
 
 if t["records"] == 0:
     st.info("Belum ada formulir. Buka **Unggah pindaian** untuk memasukkan hasil scan.")

@@ -79,10 +79,11 @@ class Clinic:
     model: Path = icr.MODEL_PATH
 
     def add_pages(self, count: int, seed: int) -> list[int]:
-        """Read ``count`` new pages into the store; returns their page ids."""
+        """Read ``count`` new pages into the store as one ingest batch; returns their page ids."""
         form = forms.load("pendaftaran")
         defs = {f.name: f for f in form.fields}
         rng = np.random.default_rng(seed)
+        batch = self.store.start_batch("tests", "tests")
         pages = []
         for k in range(count):
             values = {name: "".join(str(d) for d in rng.integers(0, 10, len(defs[name].cells))) for name in FIELDS}
@@ -96,13 +97,13 @@ class Clinic:
                 readings.append(boxed.reading(defs[name], cells[i:i + n]))
                 images.append(FieldImage(name, 0, snips[name].png, snips[name].cells_px, snips[name].box_px))
                 i += n
-            pages.append(self._save(seed * 1000 + k, readings, images))
+            pages.append(self._save(batch, seed * 1000 + k, readings, images))
             for row in self.store.record_fields(self.store.records_of_page(pages[-1])[0]):
                 self.truth[row["id"]] = values[row["name"]]
+        self.store.finish_batch(batch)
         return pages
 
-    def _save(self, serial: int, readings: list, images: list) -> int:
-        batch = self.store.start_batch("tests", "tests")
+    def _save(self, batch: int, serial: int, readings: list, images: list) -> int:
         sha = hashlib.sha256(f"clinic-{serial}".encode()).hexdigest()
         file_id = self.store.add_file(sha, f"{serial}.png", f"originals/{sha}.png", 1, batch)
         page_id = self.store.ensure_pages(file_id, 1)[0]["id"]
@@ -110,7 +111,6 @@ class Clinic:
                             readings=tuple(replace(r, record=0) for r in readings), images=tuple(images),
                             model=icr.model_version(self.model))
         self.store.save_page(page_id, result, f"pendaftaran-{serial:06d}", None)
-        self.store.finish_batch(batch)
         return page_id
 
     def review_all(self, user: str = "perawat") -> int:

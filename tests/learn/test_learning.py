@@ -14,7 +14,7 @@ from pipeline.cli import main as cli
 from pipeline.errors import BadInput
 from pipeline.learn import adapter, hands
 from pipeline.recognize import icr
-from pipeline.store import Store
+from pipeline.store import Store, spotchecks
 from pipeline.store import learning as repo
 from tests.learn.clinic import Clinic, writer_glyphs
 
@@ -161,10 +161,15 @@ def test_ingest_workers_read_with_the_active_adaptation(tmp_path: Path) -> None:
         row = repo.add_adaptation(store, icr.model_version(), 0, "test")
         repo.settle_adaptation(store, row, "adapt-0001", "models/adapt-0001.npz", icr.model_version(path), {}, True,
                                "test")
-    run.ingest_paths([first], data, jobs=1, learn=False)
+    summary = run.ingest_paths([first], data, jobs=1, learn=False)
     with Store.open(data) as store:
         assert [(m["model"], m["adaptation"]) for m in repo.values_by_model(store)] == [
             (icr.model_version(path), "adapt-0001")]
+        checks = spotchecks.checks(store)  # ingest put a random sample of the auto values before a person
+        left = len(spotchecks.auto_values(store))
+        assert summary.spot_checked == len(checks) == min(20, len(checks) + left) > 0  # 20, or all if fewer
+        assert spotchecks.pending(store) == {c["field_id"] for c in checks}
+        assert all(store.field(c["field_id"])["status"] == "review" for c in checks)
         hands.rollback(store, "admin")
     run.ingest_paths([second], data, jobs=1, learn=False)
     with Store.open(data) as store:

@@ -105,7 +105,7 @@ def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> di
     if cli(["samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed),
             "--split", "calib"]) != 0:
         raise RuntimeError("sample generation failed")
-    run.ingest_paths([scans], data, jobs)
+    run.ingest_paths([scans], data, jobs, spot_check=False)
     return measure(scans, data, seed, pages)
 
 

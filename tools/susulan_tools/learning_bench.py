@@ -93,14 +93,14 @@ def run_learning_bench(pages: int, records: int = 100, writers: tuple[int, ...] 
     first, nxt, learned, control = work / "first", work / "next", work / "data", work / "control"
     truth_first = write_pages(first, pages, SEEDS[0], writers)
     truth_next = write_pages(nxt, pages, SEEDS[1], writers)
-    run.ingest_paths([first], learned, jobs, learn=False)
+    run.ingest_paths([first], learned, jobs, learn=False, spot_check=False)
     with Store.open(learned) as store:
         reviewed = review_records(store, truth_first, records)
     shutil.copytree(learned, control)
     with Store.open(learned) as store:
         report = hands.learn(store)
-    run.ingest_paths([nxt], learned, jobs, learn=False)
-    run.ingest_paths([nxt], control, jobs, learn=False)
+    run.ingest_paths([nxt], learned, jobs, learn=False, spot_check=False)
+    run.ingest_paths([nxt], control, jobs, learn=False, spot_check=False)
     out: dict[str, Any] = {"pages": pages, "writers": len(writers), "records_reviewed": reviewed,
                            "learn": report.text(), "adopted": report.adopted, "work": str(work)}
     for name, folder in (("before", control), ("after", learned)):
