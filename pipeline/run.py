@@ -26,7 +26,7 @@ import numpy as np
 from pipeline import accept, consensus, extract, ingest
 from pipeline.accept import Policy
 from pipeline.errors import PageProblem
-from pipeline.learn import hands, spotcheck
+from pipeline.learn import hands, identity, spotcheck
 from pipeline.models import Issue, PageResult
 from pipeline.process import process_file_page
 from pipeline.store import Row, Store
@@ -56,6 +56,7 @@ class Summary:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     taken_over: int = 0
     spot_checked: int = 0
+    identity: identity.Report = field(default_factory=identity.Report)
     tightened: list[spotcheck.Tightening] = field(default_factory=list)
 
     @property
@@ -88,6 +89,9 @@ class Summary:
         if self.settled:
             parts.append(f"{self.settled} visit date(s), queue number(s) or arrival time(s) were corrected "
                          "to agree with the other sheets (see each record's history)")
+        if self.identity.corrected or self.identity.confirmed:
+            parts.append(f"{self.identity.corrected} NIK, No. RM, BPJS number(s) or name(s) were corrected and "
+                         f"{self.identity.confirmed} confirmed against the ERM's patient master")
         if self.spot_checked:
             parts.append(f"{self.spot_checked} value(s) read surely were picked at random for a person to check "
                          "(they measure how often sure values are wrong)")
@@ -315,6 +319,7 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
             run_pages(store, store.claim_pages(batch), jobs or os.cpu_count() or 1, summary, progress, claim=batch)
             around = store.pages_of_batches([batch, *adopted])
             summary.settled = consensus.settle(store, around)
+            summary.identity = identity.check(store, around)
             if spot_check:
                 summary.spot_checked = spotcheck.sample(store, around)
                 summary.tightened = spotcheck.tighten(store)

@@ -56,6 +56,8 @@ class LoadReport:
     rows: int = 0
     skipped: list[Reason] = field(default_factory=list)
     warnings: list[Reason] = field(default_factory=list)
+    checked: str = ""
+    """What checking the identity fields read from paper against the new master did (patients only)."""
 
     def lines(self, lang: str = "en") -> list[str]:
         """Each left-out row and each warning, one line each."""
@@ -70,6 +72,8 @@ class LoadReport:
         out += [f"  warning: {w.text('en')}" for w in self.warnings[:SHOWN]]
         if len(self.warnings) > SHOWN:
             out.append(f"  ... and {len(self.warnings) - SHOWN} more warnings")
+        if self.checked:
+            out.append(self.checked)
         return "\n".join(out)
 
 
@@ -226,6 +230,9 @@ def load_patients(store: Store, path: Path, profile: Profile, user: str = "",
     duplicates(rows, "nik", report)
     duplicates(rows, "rm_no", report, nz.rm_key)
     save(store, "patients", PATIENT_FIELDS, rows, path, profile.name, report, user)
+    from pipeline.learn import identity  # the paper's NIK, No. RM, BPJS number and names checked against it
+
+    report.checked = identity.check(store).text()
     return report
 
 

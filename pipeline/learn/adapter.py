@@ -7,6 +7,8 @@ written a ``Q`` keeps the shipped ``Q``). The penalty and a softmax temperature 
 chosen by cross-validation over pages, so the probabilities stay calibrated on cells
 the refit did not see. Saved as a complete classifier file (the shipped weights with the
 refitted heads), which the reader takes like the shipped one (``icr.read_cells(model=...)``).
+It may also carry a letter model that knows the clinic's names (the words people confirmed,
+and the ERM's patient master), so names are read with that lexicon.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Adaptation:
     version: str
     base_model: str
     heads: dict[str, Head] = field(default_factory=dict)
+    letter_model: np.ndarray | None = None
+    """The letter model with the clinic's lexicon (``spelling.with_lexicon``), if any."""
+    lexicon_words: int = 0
 
     def probabilities(self, features: np.ndarray, alphabet: str) -> np.ndarray:
         """Calibrated probabilities for embeddings: the refitted head, or the shipped one if not refitted."""
@@ -67,7 +72,10 @@ class Adaptation:
             weights[f"{name}_w"], weights[f"{name}_b"] = h.w.astype(np.float32), h.b.astype(np.float32)
             weights[f"{name}_temperature"] = np.array(h.temperature, np.float32)
             heads[name] = {"temperature": h.temperature, "penalty": h.penalty, "cells": h.cells}
-        meta = {"version": self.version, "base_model": self.base_model, "heads": heads}
+        if self.letter_model is not None:
+            weights[icr.LETTER_MODEL] = self.letter_model.astype(np.float32)
+        meta = {"version": self.version, "base_model": self.base_model, "heads": heads,
+                "lexicon_words": self.lexicon_words}
         weights[META] = np.array(json.dumps(meta))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
@@ -82,7 +90,8 @@ class Adaptation:
             meta = json.loads(str(z[META]))
             heads = {name: Head(z[f"{name}_w"], z[f"{name}_b"], float(h["temperature"]), float(h["penalty"]),
                                 int(h["cells"])) for name, h in meta["heads"].items()}
-        return cls(meta["version"], meta["base_model"], heads)
+            letters = z[icr.LETTER_MODEL] if icr.LETTER_MODEL in z.files else None
+        return cls(meta["version"], meta["base_model"], heads, letters, int(meta.get("lexicon_words", 0)))
 
 
 def _shipped(alphabet: str) -> tuple[np.ndarray, np.ndarray, float]:

@@ -60,6 +60,11 @@ class Reviewed:
         return [v for v in self.values if not v.held_back and v.labels is not None]
 
     @property
+    def words(self) -> list[str]:
+        """Confirmed letters values of the training pages (names, addresses, villages): the clinic's lexicon."""
+        return [v.value for v in self.values if not v.held_back and v.kind == "letters" and v.value]
+
+    @property
     def held_back(self) -> list[Value]:
         """Values on held-back pages (judged as whole values, labels not needed)."""
         return [v for v in self.values if v.held_back]
@@ -169,7 +174,8 @@ def score(values: list[Value], adaptation: Adaptation | None, policy: Policy | N
             i += len(v.images)
     n = wrong = auto = auto_wrong = 0
     for v in values:
-        r = boxed.reading(_field_def(v.form_id, v.form_version, v.name), readings[v.field_id], policy=policy)
+        r = boxed.reading(_field_def(v.form_id, v.form_version, v.name), readings[v.field_id], policy=policy,
+                          letters=adaptation.letter_model if adaptation else None)
         bad = r.value != v.value
         n += 1
         wrong += bad

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 
+import numpy as np
+
 from pipeline import accept, regions, validate
 from pipeline.accept import Policy
 from pipeline.models import FieldDef, Reading
@@ -42,16 +44,16 @@ def compose(kind: str, chars: list[str]) -> str:
 
 
 def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None = None,
-            policy: Policy | None = None) -> Reading:
+            policy: Policy | None = None, letters: np.ndarray | None = None) -> Reading:
     """The field's value from its cells (best candidate per cell unless ``chosen`` overrides).
 
-    Capitals are read as words: the letter model of :mod:`spelling` weighs the cell
-    candidates and gives the posterior probability of the whole field. ``auto`` or
-    ``review`` by the acceptance ``policy`` (default: the shipped one).
+    Capitals are read as words: the letter model of :mod:`spelling` (or ``letters``, e.g. one
+    with a clinic's lexicon) weighs the cell candidates and gives the posterior probability
+    of the whole field. ``auto`` or ``review`` by the acceptance ``policy`` (default: the shipped one).
     """
     note = {}
     if chosen is None and field.kind == "letters":
-        chars, conf = spelling.decode([list(c.topk) for c in cells])
+        chars, conf = spelling.decode([list(c.topk) for c in cells], table=letters)
     else:
         chars = chosen or [c.topk[0][0] for c in cells]
         conf = likelihood([c.topk for c in cells], chars)

@@ -27,6 +27,8 @@ MARGIN_PX = 8
 """Nominal distance from the crop edge to the cell border line (1 mm at 8 px/mm)."""
 ALPHABETS = {"digits": "0123456789", "letters": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 BLANK = " "
+LETTER_MODEL = "letter_model"
+"""Key of an optional letter model (``spelling`` table) inside a classifier file."""
 LAYERS = ((32, 1, True), (64, 2, False), (128, 2, False))
 """3x3 conv blocks as (output channels, stride, 2x2 max-pool after): 28 -> 14 -> 7 -> 4 px."""
 FEATURE_SIDE = 4
@@ -286,6 +288,11 @@ def head_logits(features: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -
 def logits(images: np.ndarray, alphabet: str, chunk: int = 64, model: Path = MODEL_PATH) -> np.ndarray:
     """Raw head outputs (before temperature) for preprocessed ``(N, SIZE, SIZE)`` images."""
     return head_logits(embed(images, chunk, model), alphabet, model)
+
+
+def letter_model(model: Path = MODEL_PATH) -> np.ndarray | None:
+    """The letter model a classifier file brings (a clinic adaptation's, with its lexicon), if any."""
+    return _model(model).get(LETTER_MODEL)
 
 
 def classes(alphabet: str, model: Path = MODEL_PATH) -> str:

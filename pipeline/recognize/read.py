@@ -48,6 +48,7 @@ def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None =
                model: Path = icr.MODEL_PATH) -> dict[str, tuple[Reading, list[icr.CellReading]]]:
     """Comb-box fields: all cells of the page classified in two batches (digits, letters) by ``model``."""
     out = {}
+    letters = icr.letter_model(model)
     for alphabet, kinds in (("digits", ("digits", "date", "time")), ("letters", ("letters",))):
         chosen = [f for f in fields if f.kind in kinds]
         crops = [c for f in chosen for c in extract.cell_crops(page, f)]
@@ -56,7 +57,7 @@ def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None =
         for f in chosen:
             mine = cells[i:i + len(f.cells)]
             i += len(f.cells)
-            out[f.key] = (boxed.reading(f, mine, policy=policy), mine)
+            out[f.key] = (boxed.reading(f, mine, policy=policy, letters=letters), mine)
     return out
 
 

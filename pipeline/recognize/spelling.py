@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +33,8 @@ LAMBDAS = (0.6, 0.3, 0.09, 0.01)
 WEIGHT = 0.6
 """Exponent of the letter model against the classifier (1 = plain Bayes; 0.6 chosen on the CALIB split:
 place-name syllables are only a rough guide to people's names)."""
+LEXICON_SHARE = 0.5
+"""Weight of a run-time lexicon's letter model against the regions' (:func:`with_lexicon`)."""
 BLANK_PRIOR = 0.15
 """Share of empty cells in the classifier's training data (``susulan_tools.train.random_spec``)."""
 
@@ -41,15 +44,21 @@ SYMBOLS = START + LETTERS + END
 TABLE_PATH = Path(__file__).resolve().parent / "models" / "spelling.npz"
 
 
-def build_table() -> np.ndarray:
-    """``log P(next | two previous)`` as ``(len(SYMBOLS), len(SYMBOLS), 27)`` float32 from the region words.
+def build_table(lexicon: Iterable[str] | None = None) -> np.ndarray:
+    """``log P(next | two previous)`` as ``(len(SYMBOLS), len(SYMBOLS), 27)`` float32.
 
-    Each distinct word counts once (common words should not dominate); trigram, bigram,
-    unigram and uniform estimates are interpolated with :data:`LAMBDAS`.
+    Without ``lexicon``, from the region words, each distinct word counted once (common
+    words should not dominate). With it, from the words of those texts, each as often as
+    it occurs (a clinic's frequent names should weigh more). Trigram, bigram, unigram and
+    uniform estimates are interpolated with :data:`LAMBDAS`.
     """
-    words = set()
-    for name in regions.codes().values():
-        words.update(re.findall(r"[A-Z]+", name.upper()))
+    words: list[str] | set[str]
+    if lexicon is None:
+        words = set()
+        for name in regions.codes().values():
+            words.update(re.findall(r"[A-Z]+", name.upper()))
+    else:
+        words = [w for text in lexicon for w in re.findall(r"[A-Z]+", text.upper())]
     n = len(SYMBOLS)
     index = {c: i for i, c in enumerate(SYMBOLS)}
     tri = np.zeros((n, n, n), np.float64)
@@ -69,6 +78,17 @@ def build_table() -> np.ndarray:
     return np.log(p).astype(np.float32)
 
 
+def with_lexicon(lexicon: Iterable[str], share: float = LEXICON_SHARE) -> np.ndarray:
+    """The letter model mixed with one built from a run-time ``lexicon`` (e.g. a clinic's patient names).
+
+    ``P = share * P_lexicon + (1 - share) * P_regions`` per context; same shape as :func:`build_table`,
+    to pass as ``table`` to :func:`decode`.
+    """
+    mixed = share * np.exp(build_table(list(lexicon)).astype(np.float64)) + (1 - share) * np.exp(
+        _table().astype(np.float64))
+    return np.log(mixed).astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def _table() -> np.ndarray:
     if not TABLE_PATH.exists():
@@ -81,9 +101,9 @@ _IN = {c: i for i, c in enumerate(SYMBOLS)}
 _OUT = {c: i - 1 for i, c in enumerate(SYMBOLS) if c != START}
 
 
-def log_p(context: str, ch: str) -> float:
-    """``log P(ch | two previous symbols)``; ``ch`` is a letter or :data:`END`."""
-    return float(_table()[_IN[context[0]], _IN[context[1]], _OUT[ch]])
+def log_p(context: str, ch: str, table: np.ndarray | None = None) -> float:
+    """``log P(ch | two previous symbols)``; ``ch`` is a letter or :data:`END` (``table``: default the regions')."""
+    return float((_table() if table is None else table)[_IN[context[0]], _IN[context[1]], _OUT[ch]])
 
 
 def word_log_p(word: str) -> float:
@@ -102,12 +122,14 @@ def _logsumexp(values: list[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT) -> tuple[list[str], float]:
+def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT, table: np.ndarray | None = None
+           ) -> tuple[list[str], float]:
     """Most probable characters (``" "`` = empty cell) of a letters field and their posterior probability.
 
     ``cells`` holds each cell's candidates ``(char, probability)``. State = the last two
     symbols of the current word (``"^^"`` between words); an empty cell ends a word (the
-    letter model's end mark), further empty cells cost nothing.
+    letter model's end mark), further empty cells cost nothing. ``table``: the letter model
+    (default: the regions', see :func:`with_lexicon`).
     """
     letter_prior = (1 - BLANK_PRIOR) / len(LETTERS)
     # state -> (viterbi log score, back pointer list of chars, forward log mass)
@@ -120,9 +142,9 @@ def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT) -> tupl
             emit = math.log(q / (BLANK_PRIOR if ch == " " else letter_prior))
             for ctx, (best, path, mass) in states.items():
                 if ch == " ":
-                    lm, new = (0.0 if ctx == START * 2 else weight * log_p(ctx, END)), START * 2
+                    lm, new = (0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)), START * 2
                 else:
-                    lm, new = weight * log_p(ctx, ch), ctx[1] + ch
+                    lm, new = weight * log_p(ctx, ch, table), ctx[1] + ch
                 score = best + emit + lm
                 old = nxt.get(new)
                 if old is None:
@@ -136,7 +158,7 @@ def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT) -> tupl
             return [c[0][0] for c in cells], 0.0
     finals = []
     for ctx, (best, path, mass) in states.items():
-        end = 0.0 if ctx == START * 2 else weight * log_p(ctx, END)
+        end = 0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)
         finals.append((best + end, path, mass + end))
     best_score, best_path, _ = max(finals, key=lambda f: f[0])
     z = _logsumexp([f[2] for f in finals])

@@ -115,10 +115,11 @@ class RecordsRepo:
                          (name, kind))
 
     def revise_machine(self, field_id: int, expected_version: int, value: str, confidence: float, status: str,
-                       detail: dict[str, Any] | None, note: str) -> bool:
+                       detail: dict[str, Any] | None, note: str, audit_always: bool = False) -> bool:
         """Replace the machine reading of a field no person has touched (audited as user ``susulan``).
 
-        ``detail`` None keeps the stored detail.
+        ``detail`` None keeps the stored detail. A change of value is always audited; with
+        ``audit_always`` also a reading confirmed as it was (e.g. against the ERM's patient master).
         Returns False, changing nothing, if a person touched the field or it changed since read.
         """
         if status not in ("auto", "review"):
@@ -132,7 +133,7 @@ class RecordsRepo:
                       "version=version+1 WHERE id=?",
                       (value, value, confidence, status,
                        row["detail"] if detail is None else json.dumps(detail), field_id))
-            if value != row["final_value"]:
+            if value != row["final_value"] or audit_always:
                 _audit_field(c, at, MACHINE_USER, "machine", row, field_records(c, row), value, note)
         return True
 
