@@ -58,6 +58,8 @@ class Report:
     confirmed: int = 0
     corrected: int = 0
     ambiguous: int = 0
+    restored: int = 0
+    """Values an earlier master had changed, put back as first read (the record no longer links)."""
     changes: list[tuple[int, str, str, str]] = field(default_factory=list)
     """``(field id, field name, value as read, new value)`` of each correction."""
     pages: set[int] = field(default_factory=set)
@@ -66,7 +68,8 @@ class Report:
     def text(self) -> str:
         """One line for the terminal."""
         return (f"checked {self.records} record(s) against the patient master: {self.linked} linked to one patient, "
-                f"{self.corrected} value(s) corrected, {self.confirmed} confirmed, {self.ambiguous} ambiguous")
+                f"{self.corrected} value(s) corrected, {self.confirmed} confirmed, {self.ambiguous} ambiguous"
+                + (f", {self.restored} put back as first read" if self.restored else ""))
 
 
 def _original(row: Any) -> tuple[str, float, str]:
@@ -188,6 +191,20 @@ def _revise(store: Store, name: str, row: Any, value: str, conf: float, kind: st
         report.confirmed += 1
 
 
+def _restore(store: Store, name: str, row: Any, report: Report) -> None:
+    """Put back the first reading of a value an earlier master changed, when the record no longer links."""
+    detail = json.loads(row["detail"] or "{}")
+    if KEY not in detail or row["status"] in HUMAN_STATUSES:
+        return
+    own, own_conf, own_status = _original(row)
+    first = detail.pop(KEY)
+    detail.pop("note", None)
+    note = f"tidak lagi cocok dengan data pasien ERM ({first.get('why', '')})"
+    if store.revise_machine(row["id"], row["version"], own, own_conf, own_status, detail, note, audit_always=True):
+        report.pages.add(row["page_id"])
+        report.restored += 1
+
+
 def _check_number(store: Store, name: str, row: Any, patient: dict[str, Any], who: str, policy: Policy, held: bool,
                   report: Report) -> None:
     own, own_conf, _ = _original(row)
@@ -242,6 +259,8 @@ def check(store: Store, pages: set[int] | None = None, policy: Policy | None = N
         found, agreeing = link(rows, master)
         report.ambiguous += agreeing > 1
         if found is None:
+            for name, row in rows.items():
+                _restore(store, name, row, report)
             continue
         report.linked += 1
         patient = master.patients[found]

@@ -68,20 +68,21 @@ class Paper:
                 for r in self.store.record_fields(rid)}
 
 
-def master_csv(path: Path) -> Path:
+def master_csv(path: Path, patients: list[dict[str, str]] = PATIENTS) -> Path:
     """The patient master as the generic ERM exports it."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, delimiter=";")
         w.writerow(["No. RM", "NIK", "No. BPJS", "Nama Pasien", "Tanggal Lahir", "Jenis Kelamin", "Desa"])
-        for p in PATIENTS:
+        for p in patients:
             y, m, d = p["birth_date"].split("-")
             w.writerow([p["rm_no"], p["nik"], p["bpjs_no"], p["name"].title(), f"{d}-{m}-{y}",
                         "Perempuan" if p["sex"] == "P" else "Laki-laki", p["village"]])
     return path
 
 
-def load_master(store: Store, tmp_path: Path) -> master.LoadReport:
-    return master.load_patients(store, master_csv(tmp_path / "pasien.csv"), profiles.load("generic"), "admin")
+def load_master(store: Store, tmp_path: Path, patients: list[dict[str, str]] = PATIENTS) -> master.LoadReport:
+    return master.load_patients(store, master_csv(tmp_path / "pasien.csv", patients), profiles.load("generic"),
+                                "admin")
 
 
 @pytest.fixture
@@ -205,3 +206,18 @@ def test_cli_load_patients_reports_the_check(paper: Paper, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "loaded 3 patient row(s)" in err
     assert "checked 1 record(s) against the patient master: 1 linked to one patient, 1 value(s) corrected" in err
+
+
+def test_a_new_master_without_the_patient_puts_the_first_reading_back(paper: Paper, tmp_path: Path) -> None:
+    misread = "3529054778850003"
+    ids = paper.page("pendaftaran", registration(misread, "SITI AMINAH", "1985-08-07",
+                                                 nik_cells=cells_for(misread, 16, unsure={8: ("0", 0.3)})))
+    first = dict(paper.store.field(ids["nik#0"]))
+    load_master(paper.store, tmp_path)
+    assert paper.store.field(ids["nik#0"])["final_value"] != misread
+    changed = [{**PATIENTS[0], "nik": "3529054708859999"}, *PATIENTS[1:]]  # the next export: her NIK was fixed
+    load_master(paper.store, tmp_path, changed)
+    now = paper.store.field(ids["nik#0"])
+    assert (now["final_value"], now["confidence"], now["status"]) == (misread, first["confidence"], first["status"])
+    notes = [a["note"] for a in paper.store.q("SELECT note FROM audit WHERE field_id = ? ORDER BY id", (now["id"],))]
+    assert notes[-1].startswith("tidak lagi cocok dengan data pasien ERM")
