@@ -75,7 +75,7 @@ def test_overview_shows_the_spot_check_estimate(tmp_path: Path) -> None:
             page.get_by_label("Nama pengguna").fill("ani")
             page.get_by_label("Kata sandi").fill(PASSWORD)
             page.keyboard.press("Enter")
-            page.get_by_text("Halaman terbaca", exact=True).wait_for()
+            page.get_by_role("heading", name="Ringkasan").wait_for()
             page.get_by_text("Perkiraan salah di nilai otomatis: 5,0 % (≤ 22 %)").wait_for()
             text = " ".join(page.locator("body").inner_text().split())
             assert "dari 20 nilai otomatis yang dipilih acak dan diperiksa petugas, 1 salah" in text
