@@ -120,13 +120,17 @@ class RecordsRepo:
 
         ``detail`` None keeps the stored detail. A change of value is always audited; with
         ``audit_always`` also a reading confirmed as it was (e.g. against the ERM's patient master).
-        Returns False, changing nothing, if a person touched the field or it changed since read.
+        Returns False, changing nothing, if a person touched the field, approved or flagged its
+        record, or it changed since read.
         """
         if status not in ("auto", "review"):
             raise BadInput(f"a machine reading is 'auto' or 'review', not {status!r}")
         with self.db.tx() as c:
             row = c.one("SELECT * FROM fields WHERE id=?", (field_id,), for_update=True)
             if row is None or row["version"] != expected_version or row["status"] in HUMAN_STATUSES:
+                return False
+            if c.one("SELECT 1 FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL) AND state <> 'review'",
+                     (row["page_id"], row["record_no"], row["record_no"])):
                 return False
             at = now()
             c.execute("UPDATE fields SET machine_value=?, final_value=?, confidence=?, status=?, detail=?, "

@@ -14,13 +14,18 @@ from pipeline.store.db import Row, now
 from pipeline.store.facade import Store
 from pipeline.store.records import HUMAN_STATUSES, MACHINE_USER
 
+UNDECIDED = ("NOT EXISTS (SELECT 1 FROM records r WHERE r.page_id = x.page_id "
+             "AND (r.record_no = x.record_no OR x.record_no IS NULL) AND r.state <> 'review')")
+"""The value's records all still wait for a person (none approved, flagged or exported): the machine may
+still change how it stands."""
+
 
 def auto_values(store: Store, pages: set[int] | None = None) -> list[Row]:
-    """``auto`` values on read pages (of ``pages`` when given) not sampled before, with their batch."""
+    """``auto`` values of records still under review (on ``pages`` when given), not sampled before, with their batch."""
     rows = store.db.q(
         "SELECT x.id, x.page_id, x.kind, x.confidence, x.final_value, x.version, f.batch_id FROM fields x "
         "JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
-        "WHERE p.status = 'done' AND x.status = 'auto' "
+        f"WHERE p.status = 'done' AND x.status = 'auto' AND {UNDECIDED} "
         "AND NOT EXISTS (SELECT 1 FROM spot_checks s WHERE s.field_id = x.id) ORDER BY x.id")
     return [r for r in rows if pages is None or r["page_id"] in pages]
 
@@ -67,7 +72,7 @@ def hold_back(store: Store, batch: int, kind: str, threshold: float, old: float,
     rows = store.db.q(
         "SELECT x.id, x.version, x.final_value, x.confidence FROM fields x JOIN pages p ON p.id = x.page_id "
         "JOIN files f ON f.id = p.file_id WHERE f.batch_id = ? AND x.kind = ? AND x.status = 'auto' "
-        "AND x.confidence < ?", (batch, kind, threshold))
+        f"AND x.confidence < ? AND {UNDECIDED}", (batch, kind, threshold))
     with store.tx() as c:
         turned = sum(store.revise_machine(r["id"], r["version"], r["final_value"], r["confidence"], "review", None, "")
                      for r in rows)
@@ -80,7 +85,7 @@ def auto_confidences(store: Store, batch: int, kind: str) -> list[float]:
     """Confidences of the batch's ``auto`` values of ``kind`` (what a tighter threshold would act on)."""
     return [float(r["confidence"]) for r in store.db.q(
         "SELECT x.confidence FROM fields x JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
-        "WHERE f.batch_id = ? AND x.kind = ? AND x.status = 'auto'", (batch, kind))]
+        f"WHERE f.batch_id = ? AND x.kind = ? AND x.status = 'auto' AND {UNDECIDED}", (batch, kind))]
 
 
 def pending(store: Store) -> set[int]:

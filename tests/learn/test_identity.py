@@ -221,3 +221,15 @@ def test_a_new_master_without_the_patient_puts_the_first_reading_back(paper: Pap
     assert (now["final_value"], now["confidence"], now["status"]) == (misread, first["confidence"], first["status"])
     notes = [a["note"] for a in paper.store.q("SELECT note FROM audit WHERE field_id = ? ORDER BY id", (now["id"],))]
     assert notes[-1].startswith("tidak lagi cocok dengan data pasien ERM")
+
+
+def test_values_of_an_approved_record_are_never_changed(paper: Paper, tmp_path: Path) -> None:
+    misread = "3529054778850003"
+    ids = paper.page("pendaftaran", registration(misread, "SITI AMINAH", "1985-08-07",
+                                                 nik_cells=cells_for(misread, 16, unsure={8: ("0", 0.3)})))
+    rid = paper.store.records_of_page(paper.store.field(ids["nik#0"])["page_id"])[0]
+    paper.store.set_record_state(rid, "approved", "ani")
+    before = [dict(f) for f in paper.store.record_fields(rid)]
+    load_master(paper.store, tmp_path)
+    assert [dict(f) for f in paper.store.record_fields(rid)] == before
+    assert not paper.store.q("SELECT id FROM audit WHERE action = 'machine'")

@@ -116,3 +116,15 @@ def test_no_tightening_without_a_wrong_answer(batch_of_auto_values: tuple[Store,
     assert est.wrong == 0 and est.upper > spotcheck.TARGET  # 0 of 20 cannot show 0.5 %
     assert spotcheck.tighten(store) == []
     assert not (store.data_dir / accept.DATA_DIR_FILE).exists()
+
+
+def test_values_of_approved_records_are_never_sampled(batch_of_auto_values: tuple[Store, Clinic]) -> None:
+    store, clinic = batch_of_auto_values
+    approved = store.record_ids()[:10]
+    for rid in approved:
+        store.set_record_state(rid, "approved", "ani")
+    before = {f["id"]: dict(f) for rid in approved for f in store.record_fields(rid)}
+    spotcheck.sample(store, seed=1)
+    sampled = {c["field_id"] for c in repo.checks(store)}
+    assert sampled and not sampled & set(before)
+    assert {f["id"]: dict(f) for rid in approved for f in store.record_fields(rid)} == before
