@@ -69,6 +69,11 @@ class Summary:
         return {"files_new": self.files_new, "files_known": self.files_known, "pages_done": self.pages_done,
                 "records": self.records, "duplicates": self.duplicates, "settled": self.settled,
                 "problems": dict(self.problems), "file_problems": self.file_problems, "left_out": self.left_out,
+                "learned": self.learned.version if self.learned and self.learned.adopted else None,
+                "erm_corrected": self.identity.corrected, "erm_confirmed": self.identity.confirmed,
+                "spot_checked": self.spot_checked,
+                "tightened": [{"batch": t.batch, "kind": t.kind, "threshold": t.new, "held_back": t.held_back}
+                              for t in self.tightened],
                 "needs_attention": self.needs_attention}
 
     def text(self) -> str:
