@@ -15,12 +15,6 @@ from zoneinfo import ZoneInfo
 from pipeline.store.review import Change, Clash
 from pipeline.values import InputError, parse_input, to_display
 
-STATUS_LABEL = {
-    "auto": "yakin (otomatis)",
-    "review": "perlu diperiksa",
-    "corrected": "diperbaiki petugas",
-    "confirmed": "sudah diperiksa",
-}
 STATE_LABEL = {
     "review": "Belum diperiksa",
     "approved": "Disetujui",
@@ -80,11 +74,6 @@ def wib(stamp: str | None, seconds: bool = False) -> str:
         return stamp
     t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(WIB)
     return t.strftime("%d-%m-%Y %H:%M:%S WIB" if seconds else "%d-%m-%Y %H:%M WIB")
-
-
-def confidence_text(confidence: float) -> str:
-    """``87%`` style."""
-    return f"{round(float(confidence) * 100):d}%"
 
 
 def option_label(options: Mapping[str, str], value: str) -> str:

@@ -23,7 +23,7 @@ from pipeline.erm.reasons import field_name, gap_text
 from pipeline.errors import SusulanError
 from pipeline.export import rows as export_rows
 from pipeline.store import Store
-from review_app import common
+from review_app import common, logic
 from review_app.common import md
 
 LIMIT = 20  # decisions shown at once (each has buttons; the rest follow once these are settled)
@@ -193,7 +193,7 @@ for kind, label in KIND_LABEL.items():
     if f:
         st.markdown(f"**{label}**: {md(Path(f['file']).name)}, {f['rows']} baris"
                     + (f" ({f['skipped']} dilewati)" if f["skipped"] else "")
-                    + f", dimuat {tgl(f['loaded_at'][:10])} {f['loaded_at'][11:16]} UTC"
+                    + f", dimuat {logic.wib(f['loaded_at'])}"
                     + (f" oleh {md(f['user'])}" if f["user"] else ""))
     else:
         st.markdown(f"**{label}**: belum dimuat.")
@@ -362,7 +362,7 @@ else:
     files = confirmed_files(common.data_dir_key(), int(confirmed["id"]), fp)
     at = confirmed["confirmed_at"]
     st.markdown(f"Rencana terakhir: **#{confirmed['id']}**, dikonfirmasi oleh **{md(confirmed['confirmed_by'])}** "
-                f"pada {tgl(at[:10])} {at[11:16]} UTC. **{files['count']}** kunjungan siap diimpor.")
+                f"pada {logic.wib(at)}. **{files['count']}** kunjungan siap diimpor.")
     if files["differs"]:
         st.warning("Rencana sekarang berbeda dengan rencana yang dikonfirmasi (ada formulir atau keputusan baru). "
                    "Konfirmasi lagi supaya ikut diimpor.")

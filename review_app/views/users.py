@@ -7,7 +7,7 @@ import streamlit as st
 
 from pipeline.errors import BadInput
 from pipeline.store import users as accounts
-from review_app import common
+from review_app import common, logic
 
 user = common.require_user()
 store = common.store()
@@ -20,7 +20,7 @@ common.show_flash()
 people = accounts.list_users(store)
 st.dataframe(pd.DataFrame([{
     "Nama": u.name, "Peran": "admin" if u.is_admin else "pemeriksa", "Aktif": "ya" if u.active else "tidak",
-    "Terakhir masuk (UTC)": (u.last_login or "-").replace("T", " ")[:16]} for u in people]),
+    "Terakhir masuk": logic.wib(u.last_login) or "-"} for u in people]),
     hide_index=True, width="stretch")
 
 st.subheader("Tambah akun atau ganti kata sandi")
