@@ -124,7 +124,8 @@ class Client:
                         renewed = True
                         continue
                     raise AuthFailed(f"{method} {url}: the server refused Susulan's credentials "
-                                     f"({outcome_text(answer.body, r.status_code)})")
+                                     f"({outcome_text(answer.body, r.status_code)}); check the token or the client "
+                                     "id and secret")
                 if r.status_code not in RETRY_STATUSES:
                     return answer
                 last, network = outcome_text(answer.body, r.status_code), False

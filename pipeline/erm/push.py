@@ -179,8 +179,7 @@ def push(store: Store, url: str, settings: Settings, target: str = "fhir", auth:
             for i in range(0, len(left), size):
                 sender.send(left[i:i + size], f"{now()}#{i // size + 1}")
         except AuthFailed as e:
-            report.stopped = (f"{e}; nothing was marked rejected, the records stay pending: check the token or "
-                              "the client id and secret")
+            report.stopped = f"{e}; nothing was marked rejected, the records stay pending"
         except NotFhir as e:
             report.stopped = f"{e}; what was sent is in doubt and is checked on the server before it is sent again"
         except Unreachable as e:

@@ -13,10 +13,11 @@ FIELD_ID = {"visit_date": "tanggal kunjungan", "name": "nama", "nik": "NIK", "se
             "birth_date": "tanggal lahir", "village": "desa (kode wilayah)", "arrival_time": "jam datang",
             "bpjs_no": "No. BPJS", "poli": "poli", "rm_no": "No. RM", "reg_no": "No. registrasi",
             "no_kartu": "No. Kartu", "tgl_daftar": "tanggal daftar", "kd_poli": "kode poli",
-            "registration": "pendaftaran (kartu, tanggal, poli)"}
+            "registration": "pendaftaran (kartu, tanggal, poli)", "no_urut": "No. urut"}
 FIELD_EN = {"visit_date": "visit date", "birth_date": "birth date", "rm_no": "No. RM", "bpjs_no": "BPJS number",
             "arrival_time": "arrival time", "reg_no": "registration number", "no_kartu": "card number",
-            "tgl_daftar": "registration date", "kd_poli": "kdPoli", "registration": "registration (card, date, poli)"}
+            "tgl_daftar": "registration date", "kd_poli": "kdPoli", "registration": "registration (card, date, poli)",
+            "no_urut": "noUrut"}
 TARGET_ID = {"satusehat": "SATUSEHAT", "pcare": "P-Care", "erm": "ERM"}
 
 ID: dict[str, str] = {

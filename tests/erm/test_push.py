@@ -174,11 +174,10 @@ def test_a_server_that_keeps_failing_stops_the_run_within_its_retry_budget(tmp_p
     w, inserts = decided_world(tmp_path)
     proxy.status_all = 503
     st = replace(load_settings(), retries=4, retry_budget=2, backoff_seconds=0.01)
-    started = time.monotonic()
     with Store.open(w.data_dir) as store:
         report = push.push(store, proxy.base, st, batch_size=4)
         counts = ledger.counts(store, proxy.base)
-    assert proxy.posts == 3 and time.monotonic() - started < 10  # 1 try + 2 retries, then the run stops
+    assert proxy.posts == 3  # 1 try + 2 retries, then the run stops (not 4 retries for each of 11 records)
     assert "retry budget of this run is spent" in report.stopped and report.retries == 2
     assert (report.failed, report.pending, report.rejected) == (4, len(inserts) - 4, 0)
     assert counts["failed"] == 4 and counts["rejected"] == 0
