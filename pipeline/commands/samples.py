@@ -37,7 +37,10 @@ def cmd_samples_make(args: argparse.Namespace) -> int:
     kinds = _kinds(args.kinds)
     make.check_args(pages, seed, args.split, kinds, share)
     out = Path(args.out)
-    summary = make.write_samples(out, pages, seed, args.split, kinds, share, phone)
+    writer = None if args.writer is None else _int(args.writer, "--writer")
+    if writer is not None and not 0 <= writer <= 9999:
+        raise BadInput(f"--writer must be between 0 and 9999, not {writer}")
+    summary = make.write_samples(out, pages, seed, args.split, kinds, share, phone, writer)
     err(f"wrote {summary['pages']} page(s), {summary['records']} record(s) in {len(summary['files'])} file(s) "
         f"to {out} in {summary['seconds']} s; ground truth: {out / 'truth.jsonl'}")
     return ExitCode.OK
@@ -61,5 +64,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--kinds", nargs="+", default=list(KIND_NAMES),
                    help="output kinds, any of feeder bw phone (default: all; mix 60/20/20)")
     m.add_argument("--antrean-share", default="0.3333", help="share of queue-sheet pages (default 1/3)")
+    m.add_argument("--writer", default=None,
+                   help="write every page with one fixed writer 0-9999 (the same few samples per character of "
+                        "one site of --split and the same pen), e.g. pages before and after learning a hand")
     m.add_argument("--phone-size", default="2592", help="long side of phone photos in pixels (default 2592)")
     m.set_defaults(func=cmd_samples_make)

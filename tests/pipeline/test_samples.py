@@ -207,3 +207,11 @@ def test_cli_refuses_foreign_folder_and_file(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "notes.txt").read_text() == "keep me"
     code, _, stderr = _run(["samples", "make", "--out", str(tmp_path / "notes.txt"), "--pages", "1"], capsys)
     assert code == 1 and stderr.count("\n") == 1 and "is a file" in stderr
+
+
+def test_a_fixed_writer_writes_every_page() -> None:
+    pages = list(make.iter_pages(2, seed=4, writer=7, kinds=["feeder"]))
+    hands = {t["detail"]["hand"] for p in pages for t in p.truth()}
+    assert len(hands) == 1 and hands.pop().startswith("writer7/")
+    assert {p.filled.hand.writer for p in pages} == {7}
+    assert len({(p.filled.hand.pen, p.filled.hand.width_px, p.filled.hand.slant) for p in pages}) == 1

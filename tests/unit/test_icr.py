@@ -87,11 +87,11 @@ def test_preprocess_batch_equals_single_cells_of_mixed_sizes():
 def test_cells() -> dict[str, tuple[list[np.ndarray], list[str]]]:
     rng = np.random.default_rng(SEED)
     out: dict[str, tuple[list[np.ndarray], list[str]]] = {}
-    plans = {"real digits": ("digits", 500, 0.0, 0.0), "font digits": ("digits", 200, 0.0, 1.0),
-             "letters": ("letters", 260, 0.0, 0.0), "blank digits": ("digits", 150, 1.0, 0.0),
-             "blank letters": ("letters", 150, 1.0, 0.0)}
-    for name, (kind, n, blank_p, font_p) in plans.items():
-        specs = [random_spec(rng, kind, blank_p, font_p) for _ in range(n)]
+    plans = {"unipen digits": ("digits", 500, 0.0, "unipen"), "mnist digits": ("digits", 300, 0.0, "mnist"),
+             "font digits": ("digits", 200, 0.0, "font"), "letters": ("letters", 520, 0.0, "unipen"),
+             "blank digits": ("digits", 150, 1.0, None), "blank letters": ("letters", 150, 1.0, None)}
+    for name, (kind, n, blank_p, only) in plans.items():
+        specs = [random_spec(rng, kind, "test", blank_p, only) for _ in range(n)]
         out[name] = ([synth_cell(rng, s, "test") for s in specs], [s.char for s in specs])
     return out
 
@@ -117,7 +117,7 @@ def test_accuracy_floor_on_test_split(test_cells, name, alphabet, floor):
 
 
 def test_ink_cells_are_rarely_read_as_blank(test_cells):
-    cells, _ = test_cells["real digits"]
+    cells, _ = test_cells["unipen digits"]
     reads = icr.read_cells(cells, "digits")
     assert np.mean([r.topk[0][0] == icr.BLANK for r in reads]) <= 0.01
 

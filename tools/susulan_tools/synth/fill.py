@@ -21,7 +21,12 @@ How values are written, i.e. what a truth value means on paper:
 - ``text``: one line of mixed-case handwriting; the truth is the text as written.
 - Blank value ``""``: nothing is written in that field.
 
-One page is written by one *hand*: one font, pen, glyph size, stroke width, tick style.
+One page is written by one *hand*: one pen, glyph size, stroke width, slant, tick style
+and font (free text). Digits are real handwriting: UNIPEN pen strokes of the split's
+sites drawn as ballpoint ink (65 % of hands) or MNIST digits of the split's columns;
+capitals are UNIPEN pen strokes. A *fixed writer* (``writer=N``) writes every page with
+the same few samples per character of one site and the same pen (see
+:func:`susulan_tools.datasets.writer`).
 """
 
 from __future__ import annotations
@@ -57,11 +62,17 @@ class Hand:
     tick: str
     right_align: bool
     split: str
+    digits: str = "unipen"
+    """Where digits come from: ``unipen`` (pen strokes) or ``mnist``."""
+    slant: float = 0.0
+    writer: int | None = None
+    """A fixed writer's ident (:func:`susulan_tools.datasets.writer`), or None for the split's whole pool."""
 
     @property
     def label(self) -> str:
         """Short description for truth ``detail``, e.g. ``kalam/blue/check``."""
-        return f"{self.font.stem}/{self.pen_name}/{self.tick}"
+        who = f"writer{self.writer}" if self.writer is not None else self.digits
+        return f"{who}/{self.font.stem}/{self.pen_name}/{self.tick}"
 
 
 @dataclass
@@ -82,15 +93,22 @@ class FilledPage:
         return PageId(self.form.form_id, self.form.version, self.serial).page_id
 
 
-def new_hand(rng: np.random.Generator, split: str = "test") -> Hand:
-    """A writer: one font of ``split``, a black or blue pen, glyph size 55-80% of the cell."""
+def new_hand(rng: np.random.Generator, split: str = "test", writer: int | None = None) -> Hand:
+    """A writer: one font of ``split``, a black or blue pen, glyph size 55-80% of the cell.
+
+    With ``writer``, every choice comes from that ident, so all its pages look alike.
+    """
+    if writer is not None:
+        rng = np.random.default_rng([writer, 11])
     fonts = datasets.font_paths(split)
     pen_name = str(rng.choice(list(glyphs.PENS), p=[0.45, 0.4, 0.15]))
     pen = tuple(int(np.clip(c + rng.integers(-12, 13), 0, 255)) for c in glyphs.PENS[pen_name])
     tick = str(rng.choice(glyphs.TICK_STYLES, p=[0.5, 0.25, 0.08, 0.07, 0.1]))
     return Hand(font=fonts[int(rng.integers(len(fonts)))], pen=pen, pen_name=pen_name,  # type: ignore[arg-type]
                 size=float(rng.uniform(0.58, 0.77)), width_px=float(rng.uniform(0.35, 0.65)) * DPI / 25.4,
-                tick=tick, right_align=bool(rng.random() < 0.3), split=split)
+                tick=tick, right_align=bool(rng.random() < 0.3), split=split,
+                digits="unipen" if writer is not None or rng.random() < 0.65 else "mnist",
+                slant=float(rng.uniform(-0.2, 0.25)), writer=writer)
 
 
 def rasterise(pages: list[tuple[FormDefinition, int]], dpi: int = DPI) -> list[np.ndarray]:
@@ -147,12 +165,15 @@ def _ink(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
 def _glyph(rng: np.random.Generator, page: np.ndarray, ch: str, cell: tuple[float, ...], hand: Hand) -> None:
     x, y, w, h = cell
     height = h * float(np.clip(hand.size * rng.uniform(0.92, 1.08), 0.55, 0.8))
-    if ch.isdigit():
+    kind = "digits" if ch.isdigit() else "letters"
+    if kind == "letters" or hand.digits == "unipen":
+        pool = datasets.writer(kind, hand.split, hand.writer) if hand.writer is not None else None
+        m = glyphs.unipen_mask(rng, ch, kind, hand.split, height, hand.width_px * rng.uniform(0.9, 1.1),
+                               hand.slant + rng.uniform(-0.05, 0.05), pool)
+    else:
         m = glyphs.digit_mask(rng, int(ch), hand.split, height)
         m = np.clip((m - 0.5) * 2.5 + 0.5, 0, 1)  # MNIST strokes upscaled are soft; a pen line is crisp
-    else:
-        m = glyphs.letter_mask(rng, ch, hand.split, height, font=hand.font)
-    m = set_width(m, hand.width_px)
+        m = set_width(m, hand.width_px)
     if m.shape[1] > 0.9 * w:
         m = cv2.resize(m, (max(1, int(0.9 * w)), m.shape[0]), interpolation=cv2.INTER_AREA)
     reach = 0.22 if rng.random() < 0.05 else 0.1
@@ -246,13 +267,16 @@ def fill_page(rng: np.random.Generator, blank: np.ndarray, form: FormDefinition,
 
 
 def filled_pages(seed: int, pages: list[tuple[FormDefinition, int, dict[int, dict[str, str]]]],
-                 split: str = "test", dpi: int = DPI) -> list[FilledPage]:
-    """Render, rasterise and fill ``(form, serial, records)`` pages; one hand per page, seeded by serial."""
+                 split: str = "test", dpi: int = DPI, writer: int | None = None) -> list[FilledPage]:
+    """Render, rasterise and fill ``(form, serial, records)`` pages; one hand per page, seeded by serial.
+
+    ``writer``: every page by that one fixed writer.
+    """
     blanks = rasterise([(form, serial) for form, serial, _ in pages], dpi)
     out = []
     for blank, (form, serial, records) in zip(blanks, pages):
         rng = np.random.default_rng([seed, 3, serial])
-        hand = new_hand(rng, split)
+        hand = new_hand(rng, split, writer)
         image, detail = fill_page(rng, blank, form, records, hand, dpi)
         out.append(FilledPage(form, serial, image, dpi, records, detail, hand))
     return out

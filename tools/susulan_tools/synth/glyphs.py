@@ -1,8 +1,9 @@
 """Ink masks of handwritten glyphs and ticks (float32, 1 = ink), and pasting them onto a page.
 
-Sizes are in pixels of the image they will be pasted into. Digits come from real
-handwriting (MNIST split), capitals and free text from handwriting fonts (font split),
-see :mod:`susulan_tools.datasets`. Used by the sample maker and by classifier training.
+Sizes are in pixels of the image they will be pasted into. Digits and capitals come from
+real handwriting: UNIPEN pen strokes drawn as ballpoint ink (:func:`pen_mask`) and MNIST
+digits; handwriting fonts add styles and write free text. Splits: see
+:mod:`susulan_tools.datasets`. Used by the sample maker and by classifier training.
 """
 
 from __future__ import annotations
@@ -56,6 +57,66 @@ def digit_mask(rng: np.random.Generator, digit: int, split: str, height: float,
     idx = rng.choice(np.flatnonzero(labels == digit))
     ink = (255 - images[idx].astype(np.float32)) / 255.0
     return _shape(ink, rng, height, slant=0.15, stroke=(0, 1), aspect=(0.9, 1.2))
+
+
+def pen_mask(rng: np.random.Generator, strokes: tuple[np.ndarray, ...], height: float, width_px: float,
+             slant: float = 0.0, wobble: float = 0.6, skips: float = 0.3) -> np.ndarray:
+    """Pen strokes (points in a 0-1000 box, y down) drawn as ballpoint ink ``height`` px tall.
+
+    ``width_px`` is the line width; ``slant`` a shear (x += slant * height above the
+    baseline); ``wobble`` px of smooth hand tremor (tablet strokes are smoother than pen on
+    paper); ``skips``: chance that the ballpoint skips (light spots along a stroke).
+    Strokes are drawn 4x larger, anti-aliased, and scaled down; each stroke gets its own
+    pressure (ink density 0.7-1).
+    """
+    pts = np.concatenate(strokes)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = max(float(hi[1] - lo[1]), float(hi[0] - lo[0]) * 0.25, 1.0)
+    scale = height / span * rng.uniform(0.95, 1.05)
+    sx = scale * rng.uniform(0.88, 1.12)
+    angle = np.deg2rad(rng.uniform(-4, 4))
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    up = 4
+    pad = width_px + abs(slant) * height + 4
+    out_h = int(np.ceil((hi[1] - lo[1]) * scale + 2 * pad))
+    out_w = int(np.ceil((hi[0] - lo[0]) * sx + abs(slant) * height + 2 * pad + height * 0.2))
+    canvas = np.zeros((out_h * up, out_w * up), np.float32)
+    thick = max(1, round(width_px * up))
+    glyph_h = float(hi[1] - lo[1]) * scale
+    centre = (hi - lo) * np.array([sx, scale], np.float32) / 2
+    for s in strokes:
+        p = (s - lo) * np.array([sx, scale], np.float32)
+        p = (p - centre) @ rot.T + centre
+        p[:, 0] += slant * (glyph_h - p[:, 1])
+        if wobble > 0 and len(p) > 3:
+            t = np.linspace(0, 1, len(p), dtype=np.float32)
+            knots = rng.normal(0, wobble, (2, 5)).astype(np.float32)
+            p[:, 0] += np.interp(t, np.linspace(0, 1, 5), knots[0])
+            p[:, 1] += np.interp(t, np.linspace(0, 1, 5), knots[1])
+        p = ((p + pad) * up).round().astype(np.int32)
+        layer = np.zeros_like(canvas)
+        if len(p) == 1:
+            cv2.circle(layer, tuple(int(v) for v in p[0]), thick // 2 + 1, 1.0, -1, cv2.LINE_AA)
+        else:
+            cv2.polylines(layer, [p.reshape(-1, 1, 2)], False, 1.0, thick, cv2.LINE_AA)
+        np.maximum(canvas, layer * rng.uniform(0.7, 1.0), out=canvas)
+    on = np.argwhere(canvas > 0.5)
+    if rng.random() < skips and len(on):
+        spots = np.zeros_like(canvas)
+        for _ in range(int(rng.integers(1, 4))):
+            cy, cx = on[int(rng.integers(len(on)))]
+            cv2.circle(spots, (int(cx), int(cy)), max(1, int(thick * rng.uniform(0.4, 0.9))), 1.0, -1)
+        canvas *= 1 - spots * rng.uniform(0.4, 0.8)
+    small = cv2.resize(canvas, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    return _crop(np.clip(small, 0, 1))
+
+
+def unipen_mask(rng: np.random.Generator, ch: str, kind: str, split: str, height: float, width_px: float,
+                slant: float = 0.0, pool: datasets.Strokes | None = None) -> np.ndarray:
+    """A real pen-written digit or capital (UNIPEN sites of ``split``, or ``pool``) as ballpoint ink."""
+    source = pool if pool is not None and (pool.labels == ch).any() else datasets.unipen(kind, split)
+    idx = int(rng.choice(np.flatnonzero(source.labels == ch)))
+    return pen_mask(rng, source.samples[idx], height, width_px, slant)
 
 
 @lru_cache(maxsize=64)

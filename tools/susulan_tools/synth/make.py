@@ -192,15 +192,19 @@ def page_values(seed: int, plans: Sequence[PagePlan]) -> list[dict[int, dict[str
 
 def iter_pages(n: int, seed: int = 0, split: str = "test", kinds: Sequence[str] = KINDS,
                antrean_share: float = 1 / 3, dpi: int = fill.DPI,
-               phone_long_side: int = aging.PHONE_LONG_SIDE) -> Iterator[SamplePage]:
-    """Generate ``n`` sample pages in plan order (rasterised in chunks; memory stays small)."""
+               phone_long_side: int = aging.PHONE_LONG_SIDE, writer: int | None = None) -> Iterator[SamplePage]:
+    """Generate ``n`` sample pages in plan order (rasterised in chunks; memory stays small).
+
+    ``writer``: every page written by that one fixed writer (see :mod:`susulan_tools.synth.fill`).
+    """
     check_args(n, seed, split, kinds, antrean_share)
     plans = plan_pages(n, seed, kinds, antrean_share)
     values = page_values(seed, plans)
     defs = {f: forms.load(f) for f in FORM_IDS}
     for start in range(0, n, CHUNK):
         chunk = plans[start:start + CHUNK]
-        filled = fill.filled_pages(seed, [(defs[p.form_id], p.serial, values[p.index]) for p in chunk], split, dpi)
+        filled = fill.filled_pages(seed, [(defs[p.form_id], p.serial, values[p.index]) for p in chunk], split, dpi,
+                                   writer)
         for p, fp in zip(chunk, filled):
             rng = np.random.default_rng([seed, 4, p.serial])
             yield SamplePage(p, fp, aging.age(rng, fp.image, p.kind, p.orientation, dpi, phone_long_side))
@@ -258,7 +262,8 @@ def _save(path: Path, kind: str, parts: list[aging.Aged], dpi: int) -> None:
 
 
 def write_samples(out: Path, n: int, seed: int = 0, split: str = "test", kinds: Sequence[str] = KINDS,
-                  antrean_share: float = 1 / 3, phone_long_side: int = aging.PHONE_LONG_SIDE) -> dict[str, Any]:
+                  antrean_share: float = 1 / 3, phone_long_side: int = aging.PHONE_LONG_SIDE,
+                  writer: int | None = None) -> dict[str, Any]:
     """Write ``n`` aged sample pages and ``truth.jsonl`` to folder ``out``; returns a summary."""
     check_args(n, seed, split, kinds, antrean_share)
     t0 = time.monotonic()
@@ -268,7 +273,7 @@ def write_samples(out: Path, n: int, seed: int = 0, split: str = "test", kinds: 
     records = 0
     part = out / "truth.jsonl.part"
     with open(part, "w", encoding="utf-8") as fh:
-        for sp in iter_pages(n, seed, split, kinds, antrean_share, phone_long_side=phone_long_side):
+        for sp in iter_pages(n, seed, split, kinds, antrean_share, phone_long_side=phone_long_side, writer=writer):
             for line in sp.truth():
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
                 records += 1
