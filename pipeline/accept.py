@@ -17,7 +17,9 @@ Thresholds come, in this order (later wins):
    which only ever tighten.
 
 The file format is the calibration's: ``{"kinds": {"digits": {"threshold": 0.95}, ...},
-"batches": {"12": {"digits": {"threshold": 0.99}}}}``; other keys are ignored.
+"batches": {"12": {"digits": {"threshold": 0.99}}}, "page": {"doubt_limit": 0.12}}``; other
+keys are ignored. ``page.doubt_limit`` is the shift check: a page whose handwriting the reader
+is much less sure of than of any calibration page (:func:`page_doubt`) goes to review whole.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class Policy:
     thresholds: Mapping[str, float]
     batches: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
     source: tuple[str, ...] = ()
+    page_doubt: float = NEVER
+    """A page whose written comb cells are less sure than this on average (:func:`page_doubt`) looks
+    unlike the handwriting the reader was calibrated on: none of its handwriting is ``auto``."""
+
+    def unlike_seen(self, doubt: float) -> bool:
+        """Whether a page with this :func:`page_doubt` is held back for review as a whole."""
+        return doubt > self.page_doubt
 
     def threshold(self, kind: str, batch: int | None = None) -> float:
         """Confidence from which a value of ``kind`` is ``auto`` (a batch's own threshold only tightens)."""
@@ -79,7 +88,9 @@ class Policy:
         """Apply a calibration-format mapping (``kinds`` replace, ``batches`` add)."""
         kinds = {**self.thresholds, **_kinds(data.get("kinds", {}))}
         batches = {**self.batches, **{int(b): _kinds(k) for b, k in data.get("batches", {}).items()}}
-        return Policy(kinds, batches, (*self.source, source))
+        page = data.get("page", {})
+        doubt = float(page["doubt_limit"]) if isinstance(page, Mapping) and "doubt_limit" in page else self.page_doubt
+        return Policy(kinds, batches, (*self.source, source), doubt)
 
 
 def _kinds(data: Mapping[str, Any]) -> dict[str, float]:
@@ -132,6 +143,15 @@ def tighten(data_dir: Path | str, kind: str, threshold: float, batch: int | None
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return for_data_dir(data_dir)
+
+
+def page_doubt(top: list[float]) -> float:
+    """How unsure the reader is of a page's handwriting: mean of ``1 - p`` over its written cells' best candidates.
+
+    ``top`` holds the best candidate's probability of every comb cell read as written (not
+    empty). A page with nothing written has doubt 0.
+    """
+    return float(sum(1 - p for p in top) / len(top)) if top else 0.0
 
 
 def status_for(kind: str, confidence: float, *, broken: bool = False, held: bool = False,

@@ -19,8 +19,8 @@ its kind and no broken rule (:mod:`pipeline.accept`). Rerunning gives the same r
 
 Limits that keep it honest: only sheets of the same ingest batch support each other,
 only values of batches not finished yet are decided (a later batch never touches an
-earlier one), no support is taken across a change of visit date, and a value the other
-sheets changed (its own cells read something else) is never ``auto``.
+earlier one), no support is taken across a change of visit date, and consensus alone
+never makes a value ``auto``: its own cells must read it surely enough on their own.
 """
 
 from __future__ import annotations
@@ -86,12 +86,16 @@ def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[s
             name: str, why: str, policy: Policy, between_days: bool = False) -> set[int]:
     """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed.
 
-    A value the other sheets changed (its own cells read something else) is never ``auto``,
-    nor is one between two days (``between_days``): consensus alone does not accept.
+    Consensus alone never accepts: a value is ``auto`` only if its own cells read it surely
+    enough on their own (the policy's threshold) and the other sheets agree. So a value the
+    other sheets changed, one between two days (``between_days``), and one the other rows
+    merely confirm (rows of one sheet share a hand and its habits, e.g. a 0 that looks like
+    an 8 in every queue number) stay for review.
     """
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
-    status = accept.status_for(KINDS[name], p, held=best != own or between_days, policy=policy)
+    own_sure = policy.status_for(KINDS[name], conf) == accept.AUTO and "held" not in json.loads(row["detail"] or "{}")
+    status = accept.status_for(KINDS[name], p, held=best != own or between_days or not own_sure, policy=policy)
     page = _revise(store, row, best, p, own, conf, status, why)
     return set() if page is None else {page}
 

@@ -160,6 +160,12 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
                             str(form.site.get("kecamatan_code", "")), policy,
                             {f.role: f.key for f in fields if f.role in ("nik", "birth_date", "sex")})
+    doubt = accept.page_doubt([c.confidence for _, cells in boxes.values() for c in cells if c.char != icr.BLANK])
+    unlike = (policy or accept.shipped()).unlike_seen(doubt)
+    for key in boxes:
+        r = readings[key]
+        readings[key] = hold_unlike(r, doubt) if unlike else \
+            replace(r, detail={**r.detail, "page_doubt": round(doubt, 4)})
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
@@ -168,6 +174,16 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     issues = record_issues(form, ordered, records)
     return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues,
                       extract.signature(ink, form))
+
+
+UNLIKE_NOTE = "tulisan di lembar ini tidak mirip tulisan yang dikenal mesin: periksa semua"
+"""Review note of a page held back by the shift check (:meth:`pipeline.accept.Policy.unlike_seen`)."""
+
+
+def hold_unlike(r: Reading, doubt: float) -> Reading:
+    """A handwriting reading of a page unlike what the reader knows: for review, and says why."""
+    return replace(r, status=accept.REVIEW, detail={**r.detail, "page_doubt": round(doubt, 4), "held": "page",
+                                                    "note": UNLIKE_NOTE})
 
 
 def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[int, ...]

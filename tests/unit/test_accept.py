@@ -72,3 +72,22 @@ def test_tool_commands_say_what_to_install_when_tools_are_absent(argv, tmp_path)
     assert out.returncode == 3, out.stderr
     assert "pip install -e tools" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_page_doubt_and_the_shift_check(tmp_path):
+    assert accept.page_doubt([]) == 0.0
+    assert accept.page_doubt([1.0, 0.8, 0.9]) == pytest.approx(0.1)
+    (tmp_path / "acceptance.json").write_text(json.dumps({"page": {"doubt_limit": 0.08}}))
+    p = accept.for_data_dir(tmp_path)
+    assert p.unlike_seen(0.081) and not p.unlike_seen(0.08)
+    assert not Policy({}).unlike_seen(0.99)  # no limit calibrated: no page is held back
+
+
+def test_a_page_unlike_the_known_hands_is_held_whole():
+    from pipeline.models import Reading
+    from pipeline.recognize import read
+
+    r = Reading("nik", 0, "digits", "3529", 0.999, "auto", "icr", (), {"cells": []})
+    held = read.hold_unlike(r, 0.2)
+    assert held.status == "review" and held.value == "3529" and held.detail["held"] == "page"
+    assert "tidak mirip" in held.detail["note"]

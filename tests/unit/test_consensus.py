@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pipeline import consensus
+from pipeline.accept import Policy
 from pipeline.models import PageId, PageResult, Reading
 from pipeline.store import MACHINE_USER, Store
 
@@ -182,10 +184,23 @@ def test_a_sheet_between_two_days_is_never_auto(store):
     assert row["final_value"] == "2025-10-30" and row["status"] == "review"
 
 
-def test_confirmed_own_reading_may_be_auto(store):
+@pytest.mark.parametrize(("own", "status"), [(0.97, "auto"), (0.9, "review")])
+def test_consensus_alone_never_accepts(store, own, status):
     for serial in range(1, 5):
         visit(store, serial, cells_of("30102025"), "2025-10-30")
-    mine = visit(store, 5, cells_of("30102025", unsure={1: [("0", 0.9), ("8", 0.09), ("7", 0.01)]}), "2025-10-30")
-    consensus.settle(store)
+    mine = visit(store, 5, cells_of("30102025", unsure={1: [("0", own), ("8", 0.99 - own), ("7", 0.01)]}),
+                 "2025-10-30")
+    consensus.settle(store, policy=Policy({"date": 0.95}))
     row = field_row(store, mine, "visit_date")
-    assert row["final_value"] == "2025-10-30" and row["status"] == "auto" and row["confidence"] > 0.99
+    # the other sheets make it surer either way, but only a reading sure on its own may be auto
+    assert row["final_value"] == "2025-10-30" and row["confidence"] > 0.99 and row["status"] == status
+
+
+def test_a_value_held_by_the_shift_check_stays_for_review(store):
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    r = reading("visit_date", 0, "date", "2025-10-30", cells_of("30102025"))
+    r = replace(r, status="review", detail={**r.detail, "held": "page"})
+    page = add_page(store, "pendaftaran", 9, [r], (0,))
+    consensus.settle(store)
+    assert field_row(store, page, "visit_date")["status"] == "review"

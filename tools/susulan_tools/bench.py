@@ -11,7 +11,6 @@ whole-page Tesseract on a few pages.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import resource
@@ -21,9 +20,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pipeline import forms, run
+from pipeline import accept, forms, run
 from pipeline.export import rows
 from pipeline.store import Store
+from susulan_tools import measure
+from susulan_tools.measure import upper_bound
 
 BENCH_SEED = 9001
 """Seed of the benchmark set; never used for training or calibration."""
@@ -45,30 +46,6 @@ def cer(truth: str, got: str) -> float:
     if not truth:
         return 0.0 if not got else 1.0
     return distance(truth, got) / len(truth)
-
-
-def upper_bound(wrong: int, n: int, confidence: float = 0.95) -> float:
-    """One-sided exact (Clopper-Pearson) upper bound of an error rate seen as ``wrong`` of ``n``."""
-    if n == 0:
-        return 1.0
-    if wrong >= n:
-        return 1.0
-
-    def cdf(p: float) -> float:  # P(X <= wrong) for X ~ Binomial(n, p)
-        total = 0.0
-        for i in range(wrong + 1):
-            total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-                              + i * math.log(p) + (n - i) * math.log1p(-p))
-        return total
-
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if cdf(mid) > 1 - confidence:
-            lo = mid
-        else:
-            hi = mid
-    return hi
 
 
 EXACT_FIELDS = {"NIK": ("nik",), "name": ("name",)}
@@ -148,6 +125,8 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
     with Store.open(data) as store:
         exported = rows.rows(store)
         by_status = store.status_counts()["pages"]
+        limit = accept.for_data_dir(data).page_doubt
+        held = sum(d > limit for d in measure.page_doubts(store))
     truth_pages = {(t["source"]["file"], t["source"]["page"]) for t in truth}
     done = sum(p["n"] for p in by_status if p["status"] == "done")
     page_rows = [p["status"] for p in by_status for _ in range(p["n"])]
@@ -156,16 +135,19 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
         "pages": len(truth_pages), "identified_aligned": done / max(len(truth_pages), 1),
         "wall_s": wall, "pages_per_min": 60 * len(page_rows) / wall, "cpu_s_per_page": (cpu1 - cpu0) / len(page_rows),
         "peak_mem_mb": peak, "summary": summary.text(), "kinds": compare(truth, exported),
-        "naive_s_per_page": naive_seconds_per_page(scans), "work": str(work),
+        "naive_s_per_page": naive_seconds_per_page(scans), "work": str(work), "held_pages": held,
+        "load": os.getloadavg()[0],
     }
 
 
 def report(r: dict[str, Any]) -> str:
     """The benchmark as a Markdown table (pasted into the README)."""
-    lines = [f"Machine: {r['machine']}", "",
+    lines = [f"Machine: {r['machine']}; load average at the end {r.get('load', 0):.1f}", "",
              "| measure | value |", "|---|---|",
              f"| pages | {r['pages']} |",
              f"| identified and aligned | {r['identified_aligned']:.1%} |",
+             f"| pages held whole by the shift check (handwriting unlike the calib writers) | "
+             f"{r.get('held_pages', 0)} |",
              f"| pages/min (whole pipeline, {os.cpu_count()} workers) | {r['pages_per_min']:.0f} |",
              f"| CPU s/page | {r['cpu_s_per_page']:.2f} |",
              f"| peak memory (largest process) | {r['peak_mem_mb']:.0f} MB |",

@@ -15,8 +15,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline import forms
-from susulan_tools.bench import upper_bound
+from susulan_tools.measure import page_doubts, upper_bound
 
 CALIB_SEED = 4242
 MAX_AUTO_ERROR = 0.005
@@ -26,6 +28,8 @@ CONFIDENCE = 0.95
 MIN_AUTO_N = 30
 BANDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0001)
 CALIBRATED_KINDS = ("digits", "date", "time", "letters")
+DOUBT_QUANTILE = 0.99
+"""Pages of the calib writers the shift check would hold back (1 %); on other hands, those less sure than that."""
 
 
 def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, list[tuple[float, bool]]]:
@@ -95,6 +99,13 @@ def bands(obs: list[tuple[float, bool]]) -> list[dict[str, float]]:
     return out
 
 
+def doubt_limit(doubts: list[float]) -> float:
+    """The shift check's limit: a page less sure than :data:`DOUBT_QUANTILE` of the calib pages is unlike them."""
+    if len(doubts) < 50:
+        return 1.1
+    return round(float(np.quantile(doubts, DOUBT_QUANTILE)), 4)
+
+
 def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> dict[str, Any]:
     """Generate calib-split samples, ingest, and derive the table and thresholds."""
     from pipeline import run
@@ -117,7 +128,10 @@ def measure(scans: Path, data: Path, seed: int, pages: int) -> dict[str, Any]:
     truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
     with Store.open(data) as store:
         obs = observations(truth, rows.rows(store))
-    result = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {}}
+        doubts = page_doubts(store)
+    result: dict[str, Any] = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {},
+                              "page": {"doubt_limit": doubt_limit(doubts), "pages": len(doubts),
+                                       "doubt_median": round(float(np.median(doubts)), 4) if doubts else 0.0}}
     for kind, values in sorted(obs.items()):
         entry = {"n": len(values), "bands": bands(values)}
         if kind in CALIBRATED_KINDS:
@@ -143,5 +157,10 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"| {kind} | {b['from']:.3f}–{b['to']:.3f} | {b['n']} | {b['error']:.2%} |")
     lines += ["", "| kind | auto threshold (95 % upper bound of the error above it ≤ 0.5 %) |", "|---|---|"]
     lines += [f"| {kind} | {k['threshold']:.4f} |" for kind, k in result["kinds"].items() if "threshold" in k]
+    page = result.get("page", {})
+    if page:
+        lines += ["", f"Shift check: a page whose written comb cells have a mean doubt (1 - p of the best "
+                  f"candidate) above {page['doubt_limit']:.4f} (the {DOUBT_QUANTILE:.0%} quantile of "
+                  f"{page['pages']} calib pages; median {page['doubt_median']:.4f}) goes to review whole."]
     return "\n".join(lines)
 

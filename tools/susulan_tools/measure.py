@@ -1,0 +1,46 @@
+"""Small measures shared by the benchmark and the calibration: error bounds and page doubt."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pipeline import forms
+from pipeline.models import BOXED_KINDS
+
+
+def upper_bound(wrong: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound of an error rate seen as ``wrong`` of ``n``."""
+    if n == 0:
+        return 1.0
+    if wrong >= n:
+        return 1.0
+
+    def cdf(p: float) -> float:  # P(X <= wrong) for X ~ Binomial(n, p)
+        total = 0.0
+        for i in range(wrong + 1):
+            total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                              + i * math.log(p) + (n - i) * math.log1p(-p))
+        return total
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cdf(mid) > 1 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def page_doubts(store: Any) -> list[float]:
+    """The :func:`pipeline.accept.page_doubt` of every read page (kept in its comb-box values' detail)."""
+    seen: dict[int, float] = {}
+    for name, kind in sorted({(f.name, f.kind) for form in forms.load_all() for f in form.fields
+                              if f.kind in BOXED_KINDS}):
+        for r in store.machine_fields(name, kind):
+            doubt = json.loads(r["detail"] or "{}").get("page_doubt")
+            if doubt is not None:
+                seen[r["page_id"]] = float(doubt)
+    return list(seen.values())
