@@ -102,10 +102,12 @@ def _accuracy(cells: list[np.ndarray], truth: list[str], alphabet: str) -> float
 
 
 @pytest.mark.parametrize(("name", "alphabet", "floor"), [
-    # measured on these cells with the committed model: 96.6%, 97.0%, 95.4%, 98.7%, 100%
-    ("real digits", "digits", 0.95),
-    ("font digits", "digits", 0.95),
-    ("letters", "letters", 0.93),
+    # measured on these cells (writers of TEST sites only) with the committed model:
+    # 95.2%, 98.7%, 98.5%, 86.3%, 99.3%, 100%
+    ("unipen digits", "digits", 0.93),
+    ("mnist digits", "digits", 0.96),
+    ("font digits", "digits", 0.96),
+    ("letters", "letters", 0.83),
     ("blank digits", "digits", 0.98),
     ("blank letters", "letters", 0.98),
 ])
