@@ -100,7 +100,7 @@ def naive_seconds_per_page(scans: Path, pages: int = 3) -> float:
     from pipeline import ingest
     from pipeline._exec import tesseract
 
-    files = ingest.discover([scans])[:pages]
+    files = ingest.discover([scans]).files[:pages]
     start = time.perf_counter()
     for f in files:
         tesseract.read_page(ingest.load_page(f, 1), "ind")
