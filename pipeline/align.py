@@ -106,14 +106,32 @@ def _fit_on_print(grey: np.ndarray, form: FormDefinition, s: np.ndarray, d: np.n
 
     The anchors (``s`` image px -> ``d`` template px) give a similarity transform, then
     ECC aligns the page to the rendered blank form on the printed area only (handwriting
-    does not pull it), first affine at 2 px/mm, then projective at 4 px/mm.
+    does not pull it), first affine at 2 px/mm, then projective at 4 px/mm. Of the two
+    fits (refined, and the anchors' similarity alone, which is right for a flat feeder scan
+    when ECC is pulled off by a large missing part), the one whose print agrees best with
+    the form is kept, if the anchors fit it within :data:`MAX_RESIDUAL_MM` and its print
+    agrees across the page (:func:`print_agreement`).
     """
-    from pipeline import template
-
     rough, _ = cv2.estimateAffinePartial2D(s, d)
     if rough is None:
         return None
-    matrix = np.vstack([rough, [0.0, 0.0, 1.0]])
+    similarity = np.vstack([rough, [0.0, 0.0, 1.0]])
+    best: tuple[float, np.ndarray, float] | None = None
+    for matrix in (_refine_on_print(grey, form, similarity), similarity):
+        if matrix is None:
+            continue
+        proj = cv2.perspectiveTransform(s.reshape(-1, 1, 2), matrix).reshape(-1, 2)
+        residual = float(np.sqrt(np.mean(np.sum((proj - d) ** 2, axis=1)))) / PX_PER_MM
+        agreement = print_agreement(grey, form, matrix)
+        if residual <= MAX_RESIDUAL_MM and agreement >= MIN_PRINT_AGREEMENT and (best is None or agreement > best[0]):
+            best = (agreement, matrix, residual)
+    return None if best is None else (best[1], best[2])
+
+
+def _refine_on_print(grey: np.ndarray, form: FormDefinition, matrix: np.ndarray) -> np.ndarray | None:
+    """``matrix`` refined by ECC against the blank form's print; None if ECC fails or matches poorly."""
+    from pipeline import template
+
     blank = template.blank(form)
     printed = cv2.dilate(template.printed_mask(form).astype(np.uint8), np.ones((9, 9), np.uint8))
     match = 0.0
@@ -133,13 +151,7 @@ def _fit_on_print(grey: np.ndarray, form: FormDefinition, s: np.ndarray, d: np.n
         warp = np.asarray(found, np.float64)
         full = warp if warp.shape[0] == 3 else np.vstack([warp, [0.0, 0.0, 1.0]])
         matrix = np.linalg.inv(to_scale) @ np.linalg.inv(full) @ to_scale @ matrix
-    if match < MIN_PRINT_MATCH:
-        return None
-    proj = cv2.perspectiveTransform(s.reshape(-1, 1, 2), matrix).reshape(-1, 2)
-    residual = float(np.sqrt(np.mean(np.sum((proj - d) ** 2, axis=1)))) / PX_PER_MM
-    if residual > MAX_RESIDUAL_MM or print_agreement(grey, form, matrix) < MIN_PRINT_AGREEMENT:
-        return None
-    return matrix, residual
+    return matrix if match >= MIN_PRINT_MATCH else None
 
 
 def print_agreement(grey: np.ndarray, form: FormDefinition, matrix: np.ndarray, tiles: int = 6) -> float:

@@ -89,7 +89,11 @@ def test_killed_satusehat_push_resumes_and_points_every_encounter_at_the_right_p
     assert ledger_counts(w.data_dir) == {"accepted": 2, "sending": 2} and len(server.all("Encounter")) == 4
 
     proxy.delay_s = 0.3
-    credentials = auth.ClientCredentials(server.token_url, CLIENT_ID, CLIENT_SECRET, refresh_s=LIFETIME - 2)
+    # the client's clock runs 20x fast, so its token is due for renewal after 0.1 s of real time
+    # (2 s on its clock): the resumed push surely renews, however few requests are left
+    start = time.monotonic()
+    credentials = auth.ClientCredentials(server.token_url, CLIENT_ID, CLIENT_SECRET, refresh_s=LIFETIME - 2,
+                                         clock=lambda: start + 20 * (time.monotonic() - start))
     with Store.open(w.data_dir) as store:
         report = push.push(store, proxy.base, load_settings(), target="satusehat", auth=credentials, batch_size=2)
         entries = {e["record_id"]: e for e in ledger.entries(store)}

@@ -85,8 +85,14 @@ def load_master(store: Store, tmp_path: Path, patients: list[dict[str, str]] = P
                                 "admin")
 
 
+POLICY = {"kinds": {"digits": {"threshold": 0.95}, "letters": {"threshold": 0.99}}}
+"""This data dir's thresholds: the identity logic is tested apart from the shipped calibration."""
+
+
 @pytest.fixture
 def paper(tmp_path: Path) -> Iterator[Paper]:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "acceptance.json").write_text(json.dumps(POLICY))
     with Store.open(tmp_path / "data") as store:
         yield Paper(store)
 
