@@ -60,8 +60,8 @@ def test_two_ingests_three_seconds_apart_keep_a_reviewers_work(tmp_path: Path) -
     # the first run rasterises each page slowly, so that it is surely still reading when the second starts
     slow = fake_tool(tmp_path, "pdftoppm", SLOW_PDFTOPPM)
     first = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True, env=slow)
-    wait_for(lambda: count(data, "SELECT COUNT(*) FROM pages WHERE status='done'") >= 1, first)
-    time.sleep(3)
+    # the second run starts a few seconds later, when the first has read three pages
+    wait_for(lambda: count(data, "SELECT COUNT(*) FROM pages WHERE status='done'") >= 3, first)
     second = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True)
     # a page not read yet when the second run started is read; a reviewer corrects and approves it at once
     with db(data) as conn:
