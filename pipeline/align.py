@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline import template
 from pipeline.errors import PageProblem
 from pipeline.identify import Found
-from pipeline.models import Box, FormDefinition
+from pipeline.models import PX_PER_MM, Box, FormDefinition
 
-PX_PER_MM = 8.0
 MAX_RESIDUAL_MM = 1.2
 MIN_ANCHOR_AREA = 0.12
 """Anchors (markers, QR) must span at least this share of the page, else alignment would extrapolate."""
@@ -130,8 +130,6 @@ def _fit_on_print(grey: np.ndarray, form: FormDefinition, s: np.ndarray, d: np.n
 
 def _refine_on_print(grey: np.ndarray, form: FormDefinition, matrix: np.ndarray) -> np.ndarray | None:
     """``matrix`` refined by ECC against the blank form's print; None if ECC fails or matches poorly."""
-    from pipeline import template
-
     blank = template.blank(form)
     printed = cv2.dilate(template.printed_mask(form).astype(np.uint8), np.ones((9, 9), np.uint8))
     match = 0.0
@@ -163,8 +161,6 @@ def print_agreement(grey: np.ndarray, form: FormDefinition, matrix: np.ndarray, 
     quartile over the tiles, and 0 when fewer than half of them are there. A right fit
     scores about 1.0, one 1 mm off about 0.83, 2.5 mm off about 0.65.
     """
-    from pipeline import template
-
     scale = 0.25
     blank = template.blank(form)
     size = (round(blank.shape[1] * scale), round(blank.shape[0] * scale))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+PX_PER_MM = 8.0
+"""Pixels per millimetre of the template frame: pages are warped into it, and crops and snippets are cut from it."""
+
 Box = tuple[float, float, float, float]
 """A rectangle ``(x, y, w, h)`` in millimetres from the page's top-left corner."""
 

@@ -15,8 +15,7 @@ import numpy as np
 
 from pipeline import forms, render
 from pipeline._exec import poppler
-from pipeline.align import PX_PER_MM
-from pipeline.models import FormDefinition
+from pipeline.models import PX_PER_MM, FormDefinition
 
 PRINT_LEVEL = 215
 DILATE_PX = 5

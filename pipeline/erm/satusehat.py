@@ -20,8 +20,8 @@ from typing import Any
 from pipeline.erm import ledger, requirements
 from pipeline.erm import plan as planning
 from pipeline.erm.client import Answer, NotFhir, outcome_text
-from pipeline.erm.push import Batch, PushReport, entry_ref
 from pipeline.erm.reasons import render
+from pipeline.erm.sending import Batch, PushReport, entry_ref
 from pipeline.erm.settings import Settings
 from pipeline.export import fhir
 from pipeline.store import Store

@@ -26,7 +26,6 @@ from typing import Any
 
 from pipeline import accept
 from pipeline.accept import Policy
-from pipeline.erm import master as erm_master
 from pipeline.erm import normalize as nz
 from pipeline.erm.match import name_similarity
 from pipeline.learn.labels import placements
@@ -243,7 +242,7 @@ def _check_name(store: Store, row: Any, patient: dict[str, Any], who: str, polic
 def check(store: Store, pages: set[int] | None = None, policy: Policy | None = None) -> Report:
     """Check the machine-read identity fields of the records on ``pages`` (all when None) against the master."""
     report = Report()
-    patients = erm_master.patients(store)
+    patients = store.erm_rows("patients")
     if not patients:
         return report
     master = Master(patients)
