@@ -1,6 +1,7 @@
 """Real ``susulan ingest`` processes at once, killed, or left without disk: nothing a person did is lost.
 
-Every test here starts the real command as a separate process on a real SQLite store.
+Every test here starts the real command as a separate process on a real store: the concurrent
+ingests on SQLite and on PostgreSQL, the kill and disk-full cases on SQLite.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from pipeline import forms, render
 from pipeline.store import Store
 from pipeline.store import review as rv
+from tests import store_rows
 
 pytestmark = pytest.mark.slow
 SUSULAN = [sys.executable, "-m", "pipeline"]
@@ -54,21 +56,34 @@ def forms_pdf(path: Path, serials: list[int], form_id: str = "pendaftaran") -> P
     return path
 
 
-def test_two_ingests_three_seconds_apart_keep_a_reviewers_work(tmp_path: Path) -> None:
+def stored(data_dir: Path, sql: str) -> list[tuple]:
+    """Rows of a query on the store of ``data_dir`` on whichever backend the test runs (``$SUSULAN_DB``)."""
+    return [tuple(r.values()) for r in store_rows.rows(data_dir, sql)]
+
+
+def stored_count(data_dir: Path, sql: str) -> int:
+    """``stored`` for a count while another process may still be creating the store (0 until it exists)."""
+    try:
+        return int(stored(data_dir, sql)[0][0])
+    except Exception:  # noqa: BLE001 - not created yet, or mid-migration: ask again
+        return 0
+
+
+def test_two_ingests_three_seconds_apart_keep_a_reviewers_work(tmp_path: Path, backend: str | None) -> None:
     data = tmp_path / "data"
     pdf = forms_pdf(tmp_path / "stack.pdf", list(range(200, 210)))
     # the first run rasterises each page slowly, so that it is surely still reading when the second starts
     slow = fake_tool(tmp_path, "pdftoppm", SLOW_PDFTOPPM)
     first = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True, env=slow)
     # the second run starts a few seconds later, when the first has read three pages
-    wait_for(lambda: count(data, "SELECT COUNT(*) FROM pages WHERE status='done'") >= 3, first)
+    wait_for(lambda: stored_count(data, "SELECT COUNT(*) AS n FROM pages WHERE status='done'") >= 3, first)
     second = subprocess.Popen(ingest_cmd([pdf], data), stderr=subprocess.PIPE, text=True)
     # a page not read yet when the second run started is read; a reviewer corrects and approves it at once
-    with db(data) as conn:
-        unread = [r[0] for r in conn.execute("SELECT id FROM pages WHERE status<>'done' ORDER BY id")]
+    unread = [r[0] for r in stored(data, "SELECT id FROM pages WHERE status<>'done' ORDER BY id")]
     assert len(unread) >= 3, "the first run should still be reading"
     target = unread[-1]  # the second run surely reaches it too (it lags the first by seconds)
-    wait_for(lambda: count(data, f"SELECT COUNT(*) FROM pages WHERE id={target} AND status='done'") == 1, first)
+    wait_for(lambda: stored_count(data, f"SELECT COUNT(*) AS n FROM pages WHERE id={target} AND status='done'") == 1,
+             first)
     with Store.open(data) as store:
         rid = store.records_of_page(target)[0]
         name = next(f for f in store.record_fields(rid) if f["name"] == "name")
@@ -78,20 +93,20 @@ def test_two_ingests_three_seconds_apart_keep_a_reviewers_work(tmp_path: Path) -
     errs = [p.communicate(timeout=300)[1] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], errs
     assert "Traceback" not in "".join(errs)
-    conn = db(data)
-    assert conn.execute("SELECT status, COUNT(*) FROM pages GROUP BY status").fetchall() == [("done", 10)]
+    assert stored(data, "SELECT status, COUNT(*) AS n FROM pages GROUP BY status") == [("done", 10)]
     with Store.open(data) as store:
         assert store.record(rid)["state"] == "approved"
         after = {f["id"]: (f["final_value"], f["status"], f["version"]) for f in store.record_fields(rid)}
         assert after == before and after[name["id"]][:2] == ("SITI AMINAH", "corrected")
-    orphans = conn.execute("SELECT COUNT(*) FROM audit a WHERE a.record_id IS NOT NULL AND NOT EXISTS "
-                           "(SELECT 1 FROM records r WHERE r.id = a.record_id)").fetchone()[0]
-    assert orphans == 0
-    assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 10
-    assert conn.execute("SELECT COUNT(*) FROM batches WHERE finished_at IS NULL").fetchone()[0] == 0
+    orphans = stored(data, "SELECT COUNT(*) AS n FROM audit a WHERE a.record_id IS NOT NULL AND NOT EXISTS "
+                           "(SELECT 1 FROM records r WHERE r.id = a.record_id)")
+    assert orphans == [(0,)]
+    assert stored(data, "SELECT COUNT(*) AS n FROM records") == [(10,)]
+    assert stored(data, "SELECT COUNT(*) AS n FROM batches WHERE finished_at IS NULL") == [(0,)]
+    assert (data / "susulan.db").exists() == (backend is None)  # the runs used the backend under test
 
 
-def test_two_ingests_started_together_register_and_read_everything_once(tmp_path: Path) -> None:
+def test_two_ingests_started_together_register_and_read_everything_once(tmp_path: Path, backend: str | None) -> None:
     data = tmp_path / "data"
     folder = tmp_path / "scans"
     folder.mkdir()
@@ -101,11 +116,11 @@ def test_two_ingests_started_together_register_and_read_everything_once(tmp_path
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errs
     assert "IntegrityError" not in "".join(errs) and "Traceback" not in "".join(errs)
-    conn = db(data)
-    assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 6
-    assert conn.execute("SELECT status, COUNT(*) FROM pages GROUP BY status").fetchall() == [("done", 12)]
+    assert stored(data, "SELECT COUNT(*) AS n FROM files") == [(6,)]
+    assert stored(data, "SELECT status, COUNT(*) AS n FROM pages GROUP BY status") == [("done", 12)]
     assert len(list((data / "pages").iterdir())) == 12
-    assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 12
+    assert stored(data, "SELECT COUNT(*) AS n FROM records") == [(12,)]
+    assert (data / "susulan.db").exists() == (backend is None)
 
 
 SLOW_PDFTOPPM = """#!/bin/sh
