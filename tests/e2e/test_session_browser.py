@@ -3,9 +3,6 @@ logged out at once, page images and downloads need a live session, logging out e
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,22 +16,15 @@ import pytest
 
 from pipeline.store import Store
 from pipeline.store import users as accounts
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "tiga-kata-acak"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
 def susulan(*args: str, ok: tuple[int, ...] = (0,)) -> None:
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode in ok, f"susulan {' '.join(args)} -> {proc.returncode}\n{proc.stderr}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -55,31 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (base / "pw").write_text(PASSWORD + "\n")
     for name, role in (("ani", "reviewer"), ("budi", "admin")):
         susulan("users", "add", name, "--role", role, "--password-file", str(base / "pw"), "--data-dir", str(data))
-    port = free_port()
-    log = (base / "server.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "SUSULAN_DATA_DIR"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "--data-dir", str(data), "--port",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (base / "server.log").read_text()
-            time.sleep(0.3)
+    with served(data, log=base / "server.log") as url:
         yield Server(url, data)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def log_in(page, server: Server, name: str) -> None:  # noqa: ANN001 (playwright Page)

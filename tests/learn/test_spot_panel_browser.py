@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,19 +10,12 @@ from pipeline.learn import spotcheck
 from pipeline.store import Store
 from pipeline.store import spotchecks as repo
 from pipeline.store.users import add_user
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
 from tests.learn.clinic import Clinic, writer_glyphs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "kata-sandi-uji"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_overview_shows_the_spot_check_estimate(tmp_path: Path) -> None:
@@ -50,45 +36,22 @@ def test_overview_shows_the_spot_check_estimate(tmp_path: Path) -> None:
         add_user(store, "ani", PASSWORD, "reviewer")
         want = spotcheck.headline(spotcheck.estimates(store)["all"])
     assert want == "perkiraan salah di nilai otomatis: 5,0 % (≤ 22 %)"
-    port = _port()
-    env = {k: v for k, v in os.environ.items() if k != "SUSULAN_DATA_DIR"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "review", "--data-dir", str(data), "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.set_default_timeout(30000)
-            page.goto(url)
-            page.get_by_label("Nama pengguna").fill("ani")
-            page.get_by_label("Kata sandi").fill(PASSWORD)
-            page.keyboard.press("Enter")
-            page.get_by_role("heading", name="Ringkasan").wait_for()
-            page.get_by_text("Perkiraan salah di nilai otomatis: 5,0 % (≤ 22 %)").wait_for()
-            text = " ".join(page.locator("body").inner_text().split())
-            assert "dari 20 nilai otomatis yang dipilih acak dan diperiksa petugas, 1 salah" in text
-            page.get_by_text("Perkiraan salah per jenis isian").click()
-            page.locator('[data-testid="stExpander"] [data-testid="stDataFrame"]').first.wait_for()
-            page.locator("th", has_text="Batas atas (95 %)").first.wait_for(state="attached")  # grid on a canvas
-            page.wait_for_timeout(500)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "review-spot-checks.png"), full_page=True)
-            browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with served(data, log=tmp_path / "server.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(30000)
+        page.goto(url)
+        page.get_by_label("Nama pengguna").fill("ani")
+        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Ringkasan").wait_for()
+        page.get_by_text("Perkiraan salah di nilai otomatis: 5,0 % (≤ 22 %)").wait_for()
+        text = " ".join(page.locator("body").inner_text().split())
+        assert "dari 20 nilai otomatis yang dipilih acak dan diperiksa petugas, 1 salah" in text
+        page.get_by_text("Perkiraan salah per jenis isian").click()
+        page.locator('[data-testid="stExpander"] [data-testid="stDataFrame"]').first.wait_for()
+        page.locator("th", has_text="Batas atas (95 %)").first.wait_for(state="attached")  # grid on a canvas
+        page.wait_for_timeout(500)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-spot-checks.png"), full_page=True)
+        browser.close()
