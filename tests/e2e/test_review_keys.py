@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.store import Store
 from pipeline.store import review as rv
-from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, served
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, log_in, served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 _spec = importlib.util.spec_from_file_location("app_factory",
@@ -52,11 +52,7 @@ def browser() -> Iterator:  # noqa: ANN401
 def login(browser, url: str, name: str = "ani"):  # noqa: ANN001, ANN201 (playwright objects)
     page = browser.new_page(viewport=VIEWPORT)
     page.set_default_timeout(30000)
-    page.goto(url)
-    page.get_by_label("Nama pengguna").fill(name)
-    page.get_by_label("Kata sandi").fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.get_by_role("link", name="Periksa per formulir").wait_for()
+    log_in(page, url, name, PASSWORD)
     return page
 
 

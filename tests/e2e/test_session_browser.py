@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.store import Store
 from pipeline.store import users as accounts
-from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, log_in, served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "tiga-kata-acak"
@@ -49,14 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(url, data)
 
 
-def log_in(page, server: Server, name: str) -> None:  # noqa: ANN001 (playwright Page)
-    page.goto(server.url)
-    page.get_by_label("Nama pengguna").fill(name)
-    page.get_by_label("Kata sandi").fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.get_by_text(f"Masuk sebagai {name}").wait_for()
-
-
 def status_without_cookie(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
@@ -83,7 +75,7 @@ def test_reload_keeps_login_media_needs_session_logout_ends_it(server: Server) -
         context = browser.new_context(viewport={"width": 1366, "height": 768})
         page = context.new_page()
         page.set_default_timeout(30000)
-        log_in(page, server, "ani")
+        log_in(page, server.url, "ani", PASSWORD)
         cookie = session_cookie(context)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert cookie["expires"] > time.time() + 11 * 3600  # about a working day
@@ -115,7 +107,7 @@ def test_disabled_account_is_logged_out_of_an_open_session(server: Server) -> No
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.set_default_timeout(30000)
-        log_in(page, server, "ani")
+        log_in(page, server.url, "ani", PASSWORD)
         with Store.open(server.data) as store:
             accounts.set_active(store, "ani", False, "budi")
         try:

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.erm import api
 from pipeline.store import Store, audit
-from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, log_in, served
 
 from .conftest import build_world
 
@@ -37,10 +37,7 @@ def test_plan_screen_lists_data_kurang_and_a_clerk_completes_one(tmp_path: Path)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 3600})  # the whole page, no inner scroll
         page.set_default_timeout(30000)
-        page.goto(url)
-        page.get_by_label("Nama pengguna").fill("budi")
-        page.get_by_label("Kata sandi").fill(PASSWORD)
-        page.keyboard.press("Enter")
+        log_in(page, url, "budi", PASSWORD)
         page.get_by_role("link", name="Impor ke ERM").click()
         page.get_by_text("Data kurang (3)").wait_for()
         rid = world.ids["name_only"]

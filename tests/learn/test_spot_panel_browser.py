@@ -10,7 +10,7 @@ from pipeline.learn import spotcheck
 from pipeline.store import Store
 from pipeline.store import spotchecks as repo
 from pipeline.store.users import add_user
-from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, served
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, log_in, served
 from tests.learn.clinic import Clinic, writer_glyphs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,10 +40,7 @@ def test_overview_shows_the_spot_check_estimate(tmp_path: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.set_default_timeout(30000)
-        page.goto(url)
-        page.get_by_label("Nama pengguna").fill("ani")
-        page.get_by_label("Kata sandi").fill(PASSWORD)
-        page.keyboard.press("Enter")
+        log_in(page, url, "ani", PASSWORD)
         page.get_by_role("heading", name="Ringkasan").wait_for()
         page.get_by_text("Perkiraan salah di nilai otomatis: 5,0 % (≤ 22 %)").wait_for()
         text = " ".join(page.locator("body").inner_text().split())

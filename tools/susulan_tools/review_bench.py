@@ -161,6 +161,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def log_in(page: Any, url: str, name: str, password: str) -> None:
+    """Open the app at ``url`` in a playwright page and log in; returns once the header names the person."""
+    page.goto(url)
+    page.get_by_label("Nama pengguna").fill(name)
+    page.get_by_label("Kata sandi").fill(password)
+    page.keyboard.press("Enter")
+    page.get_by_text(f"Masuk sebagai {name}").wait_for()
+
+
 @contextmanager
 def served(data: Path, port: int | None = None, log: Path | None = None) -> Iterator[str]:
     """``susulan review`` on ``data`` as a process; yields its URL once ``/_stcore/health`` answers."""
@@ -227,12 +236,7 @@ class Clerk:
 
     def login(self, url: str) -> None:
         """Log in and wait for the overview."""
-        p = self.page
-        p.goto(url)
-        p.get_by_label("Nama pengguna").fill(USER)
-        p.get_by_label("Kata sandi").fill(PASSWORD)
-        p.keyboard.press("Enter")
-        p.get_by_role("link", name="Periksa per formulir").wait_for()
+        log_in(self.page, url, USER, PASSWORD)
 
     def open_queue(self) -> float:
         """Open *Periksa per formulir*; seconds until the first form is ready."""
