@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -108,6 +108,8 @@ class Screen:
     corrected: int = 0
     suggestions_taken: int = 0
     fixes: list[str] = field(default_factory=list)
+    asked_fields: list[str] = field(default_factory=list)
+    """Names of the values in the Enter flow, in the order asked."""
     shown: set[int] = field(default_factory=set)
     latency: list[tuple[str, float]] = field(default_factory=list)
     outcome: str = ""
@@ -288,6 +290,7 @@ class Clerk:
                 break
             asked.add(fid)
             screen.asked += 1
+            screen.asked_fields.append(self.field(fid)["name"])
             try:
                 self._answer(screen, fid, focus, state["record"])
             except PlaywrightTimeout:
@@ -473,6 +476,17 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
+def _asked_per_form(screens: list[Screen]) -> dict[str, dict[str, float]]:
+    """Per form kind and field name: values in the Enter flow per sheet (where the mental checks go)."""
+    sheets: dict[str, set[str]] = defaultdict(set)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for s in screens:
+        sheets[s.form_id].add(s.page_key)
+        counts[s.form_id].update(s.asked_fields)
+    return {form: {name: round(n / len(sheets[form]), 2) for name, n in counts[form].most_common()}
+            for form in sorted(counts)}
+
+
 def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds: float) -> dict[str, Any]:
     """The benchmark's figures."""
     per_sheet: dict[str, list[Screen]] = defaultdict(list)
@@ -488,7 +502,9 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
     return {
         "pages_in_store": pages, "screens": len(screens), "sheets_reviewed": len(per_sheet),
         "registration_forms": len(reg), "queue_sheets": len(queue),
-        "values_asked": sum(s.asked for s in screens), "values_shown": sum(len(s.shown) for s in screens),
+        "values_asked": sum(s.asked for s in screens),
+        "values_asked_per_form": _asked_per_form(screens),
+        "values_shown": sum(len(s.shown) for s in screens),
         "corrected": sum(s.corrected for s in screens),
         "suggestions_taken": sum(s.suggestions_taken for s in screens),
         "keys": sum(s.keys for s in screens), "clicks": sum(s.points for s in screens),
@@ -519,6 +535,8 @@ def report(figures: dict[str, Any], clerk: Clerk) -> str:
     lines.append(f"KLM per registration form: {figures['klm_s_per_registration_form']} s "
                  f"({figures['registration_forms']} forms); per queue sheet: {figures['klm_s_per_queue_sheet']} s "
                  f"({figures['queue_sheets']} sheets)")
+    for form, per_field in figures["values_asked_per_form"].items():
+        lines.append(f"asked per {form} sheet: " + ", ".join(f"{k} {v:g}" for k, v in per_field.items()))
     lines.append(f"approve -> next form ready: p50 {figures['latency_p50_s']} s, p95 {figures['latency_p95_s']} s, "
                  f"max {figures['latency_max_s']} s; first load {figures['first_load_s']} s "
                  f"({figures['pages_in_store']} pages in the store)")
