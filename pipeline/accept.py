@@ -6,6 +6,10 @@ blocking rule, and the reader did not hold it back itself (several ticks, a fain
 mark, a near village name). Nothing else in the code compares a confidence with a
 threshold.
 
+Thresholds are per acceptance kind: the field's kind, except that a letters field read
+against a closed list (an exact official desa name) is ``lexicon``, calibrated apart from
+open letters such as names (:attr:`pipeline.models.FieldDef.accept_kind`).
+
 Thresholds come, in this order (later wins):
 
 1. :data:`DEFAULTS` (conservative; what an uncalibrated installation uses);
@@ -39,7 +43,7 @@ NEVER = 1.1
 DEFAULTS: Mapping[str, float] = {
     "choice": 0.0,  # one clear tick is a decision; unclear ticks are held back by the reader
     "text": 0.9,  # free text is auto only when the line is empty (the reader gives 0.9 to an empty line)
-    "digits": 0.99, "date": 0.99, "time": 0.99, "letters": 0.99,
+    "digits": 0.99, "date": 0.99, "time": 0.99, "letters": 0.99, "lexicon": 0.99,
 }
 SHIPPED_PATH = Path(__file__).resolve().parent / "recognize" / "models" / "calibration.json"
 DATA_DIR_FILE = "acceptance.json"
@@ -48,7 +52,7 @@ DATA_DIR_FILE = "acceptance.json"
 
 @dataclass(frozen=True)
 class Policy:
-    """Auto thresholds per field kind (and the places they came from)."""
+    """Auto thresholds per acceptance kind (and the places they came from)."""
 
     thresholds: Mapping[str, float]
     batches: Mapping[int, Mapping[str, float]] = field(default_factory=dict)

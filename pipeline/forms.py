@@ -292,9 +292,9 @@ def values_by_role(form_id: str, values: dict[str, str]) -> dict[str, str]:
     return {roles.get(k, k): v for k, v in values.items()}
 
 
-def field_kinds(root: Path | None = None) -> dict[tuple[str, str], str]:
-    """``(form_id, field name) -> kind`` over every form defined."""
-    return {(f.form_id, fd.name): fd.kind for f in load_all(root) for fd in f.fields}
+def accept_kinds(root: Path | None = None) -> dict[tuple[str, str], str]:
+    """``(form_id, field name) -> acceptance kind`` (:attr:`FieldDef.accept_kind`) over every form defined."""
+    return {(f.form_id, fd.name): fd.accept_kind for f in load_all(root) for fd in f.fields}
 
 
 def by_marker_ids(ids: set[int], root: Path | None = None) -> FormDefinition:

@@ -12,6 +12,9 @@ Box = tuple[float, float, float, float]
 
 FIELD_KINDS = ("digits", "date", "time", "letters", "choice", "text")
 BOXED_KINDS = ("digits", "date", "time", "letters")
+LEXICON_KIND = "lexicon"
+"""Acceptance kind of a letters field read against a closed list (an exact official desa name): calibrated
+apart from open letters (names, addresses), which are far less sure at the same confidence."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class FieldDef:
     required: bool = False
     lexicon: str = ""
     batch: str = ""
+
+    @property
+    def accept_kind(self) -> str:
+        """The kind whose calibrated threshold decides whether this field's value may be ``auto``."""
+        return LEXICON_KIND if self.kind == "letters" and self.lexicon else self.kind
 
     @property
     def key(self) -> str:

@@ -8,8 +8,8 @@ import streamlit as st
 from pipeline.learn import spotcheck
 from pipeline.store import Store
 
-KIND_LABEL = {"digits": "Angka", "date": "Tanggal", "time": "Jam", "letters": "Huruf", "choice": "Centang",
-              "text": "Tulisan bebas"}
+KIND_LABEL = {"digits": "Angka", "date": "Tanggal", "time": "Jam", "letters": "Huruf",
+              "lexicon": "Desa (daftar resmi)", "choice": "Centang", "text": "Tulisan bebas"}
 
 
 def show(store: Store) -> None:

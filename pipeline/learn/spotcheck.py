@@ -2,7 +2,8 @@
 
 After each ingest, :data:`RATE` of the batch's auto values (at least :data:`MIN_PER_BATCH`)
 become ordinary values to review. A person confirms or corrects them like any other;
-a corrected one was a wrong auto value. Per field kind the share of wrong auto values
+a corrected one was a wrong auto value. Per acceptance kind (the kind whose threshold
+decided ``auto``: :attr:`pipeline.models.FieldDef.accept_kind`) the share of wrong auto values
 is estimated with a one-sided 95 % upper bound (Clopper-Pearson), shown on the overview.
 
 When a kind's upper bound passes :data:`TARGET` and at least one wrong auto value of that
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline import accept
+from pipeline import accept, forms
 from pipeline.store import Store
 from pipeline.store import spotchecks as repo
 
@@ -82,6 +83,7 @@ def allocate(counts: dict[str, int], rate: float = RATE, least: int = MIN_PER_BA
 
 def sample(store: Store, pages: set[int] | None = None, seed: int | None = None) -> int:
     """Send a random sample of each batch's auto values (on ``pages``) to a person; returns how many."""
+    kinds = forms.accept_kinds()
     by_batch: dict[int, list] = defaultdict(list)
     for r in repo.auto_values(store, pages):
         by_batch[r["batch_id"] or 0].append(r)
@@ -90,7 +92,8 @@ def sample(store: Store, pages: set[int] | None = None, seed: int | None = None)
         rng = np.random.default_rng([batch, 0 if seed is None else seed])
         by_kind: dict[str, list] = defaultdict(list)
         for r in rows:
-            by_kind[r["kind"]].append(r)
+            kind = kinds.get((r["form_id"], r["name"]), r["kind"])
+            by_kind[kind].append({**dict(r), "kind": kind})
         for kind, n in allocate({k: len(v) for k, v in by_kind.items()}).items():
             picks = rng.choice(len(by_kind[kind]), size=n, replace=False).tolist() if n else []
             chosen += [by_kind[kind][i] for i in picks]
@@ -164,6 +167,7 @@ class Tightening:
 def tighten(store: Store, target: float = TARGET) -> list[Tightening]:
     """Raise each kind's threshold for every open batch where its upper bound passes ``target`` (an error seen)."""
     out = []
+    kinds = forms.accept_kinds()
     for kind, est in estimates(store).items():
         if kind == "all" or est.wrong == 0 or est.upper <= target:
             continue
@@ -171,7 +175,8 @@ def tighten(store: Store, target: float = TARGET) -> list[Tightening]:
         for batch in repo.open_batches(store):
             policy = accept.for_data_dir(store.data_dir)
             old = policy.threshold(kind, batch)
-            confidences = repo.auto_confidences(store, batch, kind)
+            fields = sorted(pair for pair, k in kinds.items() if k == kind)
+            confidences = repo.auto_confidences(store, batch, fields)
             if not confidences:
                 continue
             new = tighter_threshold(confidences, factor, target)
@@ -180,7 +185,7 @@ def tighten(store: Store, target: float = TARGET) -> list[Tightening]:
             accept.tighten(store.data_dir, kind, new, batch)
             note = (f"cek acak: {est.wrong} dari {est.checked} nilai otomatis salah (batas atas {est.upper:.2%} "
                     f"> {target:.1%})")
-            out.append(Tightening(batch, kind, old, new, repo.hold_back(store, batch, kind, new, old, note)))
+            out.append(Tightening(batch, kind, old, new, repo.hold_back(store, batch, kind, fields, new, old, note)))
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from pipeline import accept, extract, forms, regions, validate
 from pipeline._exec import tesseract
 from pipeline.accept import Policy
-from pipeline.models import BOXED_KINDS, FieldDef, FieldImage, FormDefinition, Issue, Reading
+from pipeline.models import BOXED_KINDS, LEXICON_KIND, FieldDef, FieldImage, FormDefinition, Issue, Reading
 from pipeline.recognize import boxed, icr, omr
 
 
@@ -133,7 +133,7 @@ def canonical_village(r: Reading, policy: Policy | None = None, kabupaten: str =
     name = found[0]
     exact = regions.squash(name) == regions.squash(r.value)
     conf = max(r.confidence, 0.995) if exact else min(r.confidence, 0.9)
-    status = accept.status_for("letters", conf, held=not exact, policy=policy)
+    status = accept.status_for(LEXICON_KIND, conf, held=not exact, policy=policy)
     return replace(r, value=name, confidence=round(conf, 4), status=status,
                    topk=((name, round(conf, 4)), *r.topk), detail={**r.detail, "read": r.value})
 

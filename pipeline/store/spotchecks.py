@@ -23,7 +23,8 @@ still change how it stands."""
 def auto_values(store: Store, pages: set[int] | None = None) -> list[Row]:
     """``auto`` values of records still under review (on ``pages`` when given), not sampled before, with their batch."""
     rows = store.db.q(
-        "SELECT x.id, x.page_id, x.kind, x.confidence, x.final_value, x.version, f.batch_id FROM fields x "
+        "SELECT x.id, x.page_id, x.kind, x.name, p.form_id, x.confidence, x.final_value, x.version, f.batch_id "
+        "FROM fields x "
         "JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
         f"WHERE p.status = 'done' AND x.status = 'auto' AND {UNDECIDED} "
         "AND NOT EXISTS (SELECT 1 FROM spot_checks s WHERE s.field_id = x.id) ORDER BY x.id")
@@ -67,12 +68,25 @@ def open_batches(store: Store) -> list[int]:
         "WHERE r.state IN ('review', 'flagged') AND f.batch_id IS NOT NULL ORDER BY f.batch_id")]
 
 
-def hold_back(store: Store, batch: int, kind: str, threshold: float, old: float, note: str) -> int:
-    """Turn the batch's ``auto`` values of ``kind`` below ``threshold`` into ``review`` (audited once); how many."""
+def _of(fields: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
+    """SQL condition (and its parameters) for values of the ``(form_id, field name)`` pairs ``fields``."""
+    if not fields:
+        return "0 = 1", ()
+    return "(" + " OR ".join(["(p.form_id = ? AND x.name = ?)"] * len(fields)) + ")", \
+        tuple(v for pair in fields for v in pair)
+
+
+def hold_back(store: Store, batch: int, kind: str, fields: list[tuple[str, str]], threshold: float, old: float,
+              note: str) -> int:
+    """Turn the batch's ``auto`` values of ``fields`` below ``threshold`` into ``review``; how many.
+
+    Audited once, as a change of acceptance ``kind``'s threshold for the batch.
+    """
+    cond, params = _of(fields)
     rows = store.db.q(
         "SELECT x.id, x.version, x.final_value, x.confidence FROM fields x JOIN pages p ON p.id = x.page_id "
-        "JOIN files f ON f.id = p.file_id WHERE f.batch_id = ? AND x.kind = ? AND x.status = 'auto' "
-        f"AND x.confidence < ? AND {UNDECIDED}", (batch, kind, threshold))
+        f"JOIN files f ON f.id = p.file_id WHERE f.batch_id = ? AND {cond} AND x.status = 'auto' "
+        f"AND x.confidence < ? AND {UNDECIDED}", (batch, *params, threshold))
     with store.tx() as c:
         turned = sum(store.revise_machine(r["id"], r["version"], r["final_value"], r["confidence"], "review", None, "")
                      for r in rows)
@@ -81,11 +95,12 @@ def hold_back(store: Store, batch: int, kind: str, threshold: float, old: float,
     return turned
 
 
-def auto_confidences(store: Store, batch: int, kind: str) -> list[float]:
-    """Confidences of the batch's ``auto`` values of ``kind`` (what a tighter threshold would act on)."""
+def auto_confidences(store: Store, batch: int, fields: list[tuple[str, str]]) -> list[float]:
+    """Confidences of the batch's ``auto`` values of ``fields`` (what a tighter threshold would act on)."""
+    cond, params = _of(fields)
     return [float(r["confidence"]) for r in store.db.q(
         "SELECT x.confidence FROM fields x JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
-        f"WHERE f.batch_id = ? AND x.kind = ? AND x.status = 'auto' AND {UNDECIDED}", (batch, kind))]
+        f"WHERE f.batch_id = ? AND {cond} AND x.status = 'auto' AND {UNDECIDED}", (batch, *params))]
 
 
 def pending(store: Store) -> set[int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import accept
+from pipeline import accept, forms
 from pipeline.learn import spotcheck
 from pipeline.store import Store
 from pipeline.store import spotchecks as repo
@@ -60,9 +60,12 @@ def test_spot_checks_turn_auto_values_into_ordinary_review_values(batch_of_auto_
     assert spotcheck.sample(store, seed=1) == 20
     checks = repo.checks(store)
     assert len(checks) == 20 and {c["field_id"] for c in checks} <= auto
+    kinds = forms.accept_kinds()
     for c in checks:
         f = store.field(c["field_id"])
         assert f["status"] == "review" and f["final_value"] == c["machine_value"]
+        form_id = store.q("SELECT form_id FROM pages WHERE id = ?", (f["page_id"],))[0]["form_id"]
+        assert c["kind"] == kinds[(form_id, f["name"])]  # counted under the kind whose threshold made it auto
     assert not store.q("SELECT id FROM audit WHERE action = 'machine'")  # unmarked: no change shows in history
     assert spotcheck.sample(store, seed=1) == len(auto) - 20  # the rest (fewer than 20): never a value twice
     assert {c["field_id"] for c in repo.checks(store)} == auto and not repo.auto_values(store)

@@ -19,7 +19,7 @@ def test_threshold_broken_and_held():
 
 def test_shipped_policy_has_every_kind_and_defaults_below_calibration():
     p = accept.shipped()
-    for kind in ("choice", "text", "digits", "date", "time", "letters"):
+    for kind in ("choice", "text", "digits", "date", "time", "letters", "lexicon"):
         assert 0.0 <= p.threshold(kind) <= accept.NEVER  # above 1: never auto (calibration found no safe level)
     assert p.status_for("choice", 0.0) == "auto"
     assert p.status_for("text", 0.0) == "review"
@@ -92,3 +92,22 @@ def test_a_page_unlike_the_known_hands_is_held_whole():
     held = read.hold_unlike(r, 0.2)
     assert held.status == "review" and held.value == "3529" and held.detail["held"] == "page"
     assert "tidak mirip" in held.detail["note"]
+
+
+def test_a_village_from_the_official_list_is_judged_apart_from_open_letters():
+    from pipeline import forms
+    from pipeline.models import Reading
+    from pipeline.recognize.read import canonical_village
+
+    form = forms.load("pendaftaran")
+    kinds = {f.name: f.accept_kind for f in form.fields}
+    assert kinds["village"] == "lexicon" and kinds["name"] == kinds["address"] == "letters"
+    assert forms.accept_kinds()[("pendaftaran", "village")] == "lexicon"
+    p = Policy({"letters": accept.NEVER, "lexicon": 0.9})
+    exact = canonical_village(Reading("village", None, "letters", "AENGBAJA RAJA", 0.7), p)
+    assert (exact.value, exact.status) == ("AENG BAJA RAJA", "auto") and exact.confidence >= 0.995
+    near = canonical_village(Reading("village", None, "letters", "AENG BAJA RAJO", 0.99), p)
+    assert (near.value, near.status) == ("AENG BAJA RAJA", "review") and near.confidence <= 0.9
+    assert p.status_for("letters", 0.9999) == "review"  # a name as sure as that is still not auto
+    tighter = Policy({"letters": accept.NEVER, "lexicon": 0.999})
+    assert canonical_village(Reading("village", None, "letters", "AENGBAJA RAJA", 0.7), tighter).status == "review"

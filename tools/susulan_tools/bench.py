@@ -1,10 +1,11 @@
 """``susulan bench``: generate a fresh held-out sample set, ingest it, and print speed and accuracy.
 
-Accuracy is measured against ``truth.jsonl`` of the generated set, per field kind:
-exact share, character error rate, share auto-accepted and error rate among the
-auto-accepted values with its 95 % upper bound; NIK and name exactness. The set is
-written by writers never seen in training or calibration (the ``test`` split: UNIPEN
-test sites, MNIST test columns, test fonts for free text). The naive baseline is
+Accuracy is measured against ``truth.jsonl`` of the generated set, per acceptance kind
+(``lexicon``: letters read against the official village list): exact share, character
+error rate, share auto-accepted and error rate among the auto-accepted values with its
+95 % upper bound; NIK and name exactness. The set is written by writers never seen in
+training or calibration (the ``test`` split: UNIPEN test sites, MNIST test columns, test
+fonts for free text). The naive baseline is
 whole-page Tesseract on a few pages.
 """
 
@@ -53,13 +54,15 @@ EXACT_FIELDS = {"NIK": ("nik",), "name": ("name",)}
 
 
 def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per field kind (and "all"): n, exact share, CER, auto share, wrong among auto with its 95 % upper bound.
+    """Per acceptance kind and "all": n, exact share, CER, auto share, wrong among auto with its 95 % upper bound.
+
+    ``lexicon`` is the letters read against a closed list (villages), apart from open letters.
 
     CER is the total edit distance over the total length of the true values (a value read
     where nothing was written counts its length). NIK and name exactness are reported as
     kinds ``NIK exact`` and ``name exact`` (values with a non-empty truth).
     """
-    kinds = forms.field_kinds()
+    kinds = forms.accept_kinds()
     got = {(r["page_id"], r["record"]): r for r in exported}
     acc: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for t in truth:
