@@ -76,7 +76,7 @@ def errors(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[
     """Per group (digit kinds together, letters): values, wrong values, CER, auto share, wrong among auto."""
     per_kind = bench.compare(truth, exported)
     out = {}
-    for group, kinds in (("digits", DIGIT_KINDS), ("letters", ("letters",))):
+    for group, kinds in (("digits", DIGIT_KINDS), ("letters", ("letters", "lexicon"))):
         ks = [per_kind[k] for k in kinds if k in per_kind]
         n = sum(k["n"] for k in ks)
         auto = sum(k["auto_share"] * k["n"] for k in ks)
