@@ -34,7 +34,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.review:
         review_bench = tools("review_bench")
         seed = review_bench.REVIEW_BENCH_SEED if args.seed is None else args.seed
-        print(review_bench.run(args.pages or 12, seed, args.screens, Path(args.keep) if args.keep else None))
+        print(review_bench.run(args.pages or 12, seed, args.screens, Path(args.keep) if args.keep else None,
+                               args.after_learning))
         return ExitCode.OK
     bench = tools("bench")
     seed = bench.BENCH_SEED if args.seed is None else args.seed
@@ -63,6 +64,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="instead: the gain from learning the clinic's hands (same writers' pages before and after "
                         "--records reviewed records; --pages per set)")
     p.add_argument("--records", type=int, default=100, help="records reviewed before learning (with --learning)")
+    p.add_argument("--after-learning", action="store_true",
+                   help="--review: the batch is written by the --learning benchmark's 3 writers, read after 60 "
+                        "earlier pages of theirs were reviewed and learned from (a clinic's steady state)")
     p.set_defaults(func=cmd_bench)
 
 

@@ -42,6 +42,8 @@ from typing import Any
 KEY_S, POINT_S, MENTAL_S = 0.28, 1.1, 1.35
 REVIEW_BENCH_SEED = 1212
 """Seed of the review benchmark batch (used nowhere else)."""
+LEARNED_PAGES = 60
+"""With ``--after-learning``: earlier pages of the same writers reviewed and learned from before the batch."""
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -136,11 +138,42 @@ def _cli(*args: str, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = No
     return proc.stdout + proc.stderr
 
 
-def make_batch(base: Path, pages: int, seed: int) -> Batch:
-    """Generate and ingest ``pages`` sample pages into ``base/data`` (reused if already there)."""
+def learned_hands(data: Path, pages: int = LEARNED_PAGES) -> str:
+    """A clinic that has learned its clerks' hands; returns what learning reported.
+
+    ``pages`` pages of the learning benchmark's writers are read into ``data``, every record
+    is reviewed by the simulated clerk (through the store API), then ``susulan learn`` runs.
+    """
+    from pipeline import run as pipeline_run
+    from pipeline.learn import hands
+    from pipeline.store import Store
+    from susulan_tools import learning_bench
+
+    first = data.parent / "first"
+    truth = learning_bench.write_pages(first, pages, learning_bench.SEEDS[0])
+    pipeline_run.ingest_paths([first], data, learn=False, spot_check=False)
+    with Store.open(data) as store:
+        learning_bench.review_records(store, truth, limit=len(truth))
+        return hands.learn(store).text()
+
+
+def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False) -> Batch:
+    """Generate and ingest ``pages`` sample pages into ``base/data`` (reused if already there).
+
+    ``after_learning``: the pages are written by the learning benchmark's 3 fixed writers, and
+    read by a clinic that has reviewed and learned from :data:`LEARNED_PAGES` earlier pages of
+    theirs (:func:`learned_hands`); only the new pages wait for review.
+    """
     scans, pristine = base / "scans", base / "pristine"
     if not (pristine / "susulan.db").exists():
-        _cli("samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed))
+        if after_learning:
+            from susulan_tools import learning_bench
+
+            print(learned_hands(pristine), file=sys.stderr)
+            truth_lines = learning_bench.write_pages(scans, pages, seed)
+            (scans / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truth_lines), encoding="utf-8")
+        else:
+            _cli("samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed))
         _cli("ingest", str(scans), "--data-dir", str(pristine), ok=(0, 4))
         pw = base / "pw"
         pw.write_text(PASSWORD + "\n")
@@ -587,13 +620,13 @@ def review(batch: Batch, url: str, max_screens: int | None = None, shots: Path |
 
 
 def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None,
-        keep: Path | None = None) -> str:
+        keep: Path | None = None, after_learning: bool = False) -> str:
     """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="susulan-review-bench-")
     base = keep or Path(tmp.name)  # type: ignore[union-attr]
     base.mkdir(parents=True, exist_ok=True)
     try:
-        batch = make_batch(base, pages, seed)
+        batch = make_batch(base, pages, seed, after_learning)
         start = time.perf_counter()
         with served(batch.data, log=base / "server.log") as url:
             clerk, first_load = review(batch, url, max_screens)
