@@ -35,7 +35,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         review_bench = tools("review_bench")
         seed = review_bench.REVIEW_BENCH_SEED if args.seed is None else args.seed
         print(review_bench.run(args.pages or 12, seed, args.screens, Path(args.keep) if args.keep else None,
-                               args.after_learning))
+                               args.after_learning, args.same_writers))
         return ExitCode.OK
     bench = tools("bench")
     seed = bench.BENCH_SEED if args.seed is None else args.seed
@@ -67,6 +67,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--after-learning", action="store_true",
                    help="--review: the batch is written by the --learning benchmark's 3 writers, read after 60 "
                         "earlier pages of theirs were reviewed and learned from (a clinic's steady state)")
+    p.add_argument("--same-writers", action="store_true",
+                   help="--review: the batch is written by the --learning benchmark's 3 writers, without learning "
+                        "(to compare with --after-learning)")
     p.set_defaults(func=cmd_bench)
 
 

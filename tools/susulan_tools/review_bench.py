@@ -157,19 +157,22 @@ def learned_hands(data: Path, pages: int = LEARNED_PAGES) -> str:
         return hands.learn(store).text()
 
 
-def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False) -> Batch:
+def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False, same_writers: bool = False
+               ) -> Batch:
     """Generate and ingest ``pages`` sample pages into ``base/data`` (reused if already there).
 
-    ``after_learning``: the pages are written by the learning benchmark's 3 fixed writers, and
-    read by a clinic that has reviewed and learned from :data:`LEARNED_PAGES` earlier pages of
-    theirs (:func:`learned_hands`); only the new pages wait for review.
+    ``same_writers``: the pages are written by the learning benchmark's 3 fixed writers.
+    ``after_learning``: the same, read by a clinic that has reviewed and learned from
+    :data:`LEARNED_PAGES` earlier pages of theirs (:func:`learned_hands`); only the new pages
+    wait for review.
     """
     scans, pristine = base / "scans", base / "pristine"
     if not (pristine / "susulan.db").exists():
-        if after_learning:
+        if after_learning or same_writers:
             from susulan_tools import learning_bench
 
-            print(learned_hands(pristine), file=sys.stderr)
+            if after_learning:
+                print(learned_hands(pristine), file=sys.stderr)
             truth_lines = learning_bench.write_pages(scans, pages, seed)
             (scans / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truth_lines), encoding="utf-8")
         else:
@@ -620,13 +623,13 @@ def review(batch: Batch, url: str, max_screens: int | None = None, shots: Path |
 
 
 def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None,
-        keep: Path | None = None, after_learning: bool = False) -> str:
+        keep: Path | None = None, after_learning: bool = False, same_writers: bool = False) -> str:
     """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="susulan-review-bench-")
     base = keep or Path(tmp.name)  # type: ignore[union-attr]
     base.mkdir(parents=True, exist_ok=True)
     try:
-        batch = make_batch(base, pages, seed, after_learning)
+        batch = make_batch(base, pages, seed, after_learning, same_writers)
         start = time.perf_counter()
         with served(batch.data, log=base / "server.log") as url:
             clerk, first_load = review(batch, url, max_screens)
