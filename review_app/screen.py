@@ -32,10 +32,14 @@ SAME_LINE_PX = 24
 class Meta(Protocol):
     """How a field is named and offered (``common.FieldMeta``)."""
 
-    label: str
-    kind: str
-    options: dict[str, str]
-    role: str
+    @property
+    def label(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def options(self) -> dict[str, str]: ...
+    @property
+    def role(self) -> str: ...
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -55,7 +59,7 @@ def _cells(f: Mapping[str, Any]) -> list[list[int]]:
 def scale_for(kind: str, cells: Sequence[Sequence[int]], width: int) -> float:
     """Display scale of a snippet: cells of :data:`CELL_PX` height, never wider than :data:`MAX_WIDTH`."""
     target = CELL_PX.get(kind)
-    if kind in ("digits", "date", "time") and cells and cells[0][3] < SMALL_CELL_PX:
+    if target and kind in ("digits", "date", "time") and cells and cells[0][3] < SMALL_CELL_PX:
         target = round(target * 1.1)  # handwriting in small boxes is small: draw those boxes larger
     scale = target / cells[0][3] if target and cells and cells[0][3] > 0 else TEXT_SCALE
     if width and width * scale > MAX_WIDTH:
@@ -273,10 +277,11 @@ class _Plain:
     """Meta of a field the form no longer defines."""
 
     def __init__(self, name: str, kind: str) -> None:
-        self.label, self.kind, self.options, self.role = name, kind, {}, ""
+        self.options: dict[str, str] = {}
+        self.label, self.kind, self.role = name, kind, ""
 
 
-def column(rows: list[Mapping[str, Any]], meta: Meta, pngs: Mapping[int, bytes], uris: Mapping[int, str], *,
+def column(rows: Sequence[Mapping[str, Any]], meta: Meta, pngs: Mapping[int, bytes], uris: Mapping[int, str], *,
            row_label: Any, messages: Mapping[int, str] | None = None) -> dict[str, Any]:
     """One field across sheets for the per-field grid: every row is to be checked; the screen shows a batch."""
     messages = messages or {}

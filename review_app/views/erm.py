@@ -10,6 +10,7 @@ action for the admin (``susulan erm push``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ if user.is_admin:
     st.caption("Ekspor dari ERM (dan daftar pendaftaran P-Care) dalam bentuk CSV, XLSX atau JSON. Memuat berkas baru "
                "menggantikan muatan sebelumnya; berkas dengan baris bermasalah tidak dimuat sama sekali, kecuali "
                "dicentang \"lewati baris bermasalah\".")
-    c = st.columns(3)
+    c: Sequence[Any] = st.columns(3)  # reused below with other column counts
     for col, kind, short in ((c[0], "patients", "data pasien"), (c[1], "visits", "kunjungan"),
                              (c[2], "pcare", "pendaftaran P-Care")):
         with col, st.form(f"erm_load_{kind}", clear_on_submit=True):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -34,7 +37,7 @@ def build(stage: str, form_id: str | None, fmt: str, by: str) -> bytes:
 st.title("Ekspor data")
 forms_present = rv.forms_present(store)
 titles = common.form_titles()
-c = st.columns(3)
+c: Sequence[Any] = st.columns(3)  # reused below with two columns
 stage_label = c[0].radio("Baris", list(STAGES), key="ex_stage")
 form_sel = c[1].selectbox("Jenis formulir", ["(semua)", *forms_present],
                           format_func=lambda f: titles.get(f, f), key="ex_form")
@@ -86,7 +89,7 @@ else:
     else:
         st.write(f"**{inserts}** kunjungan siap diimpor ke ERM.")
         c = st.columns(2)
-        for col, fmt in zip(c, ("csv", "xlsx")):
-            col.download_button(f"Unduh berkas impor ERM ({fmt.upper()})", icon=":material/download:",
-                                data=lambda fmt=fmt: erm_file(fmt, user.name, inserts), file_name=f"impor-erm.{fmt}",
-                                key=f"erm-{fmt}")
+        for col, ext in zip(c, ("csv", "xlsx")):
+            col.download_button(f"Unduh berkas impor ERM ({ext.upper()})", icon=":material/download:",
+                                data=partial(erm_file, ext, user.name, inserts), file_name=f"impor-erm.{ext}",
+                                key=f"erm-{ext}")

@@ -173,7 +173,7 @@ def history_table(history: list[dict], form_id: str, version: int | None) -> pd.
             def shown(v: str | None, m: Any = m) -> str:
                 return "" if v is None else logic.shown_value(m.kind, v, m.options)
         else:
-            def shown(v: str | None) -> str:
+            def shown(v: str | None, m: Any = m) -> str:
                 return logic.STATE_LABEL.get(v or "", v or "")
         out.append({"Waktu (WIB)": logic.wib(h["at"], seconds=True), "Petugas": h["user"],
                     "Baris": (h["record_no"] or 0) + 1, "Aksi": logic.ACTION_LABEL.get(h["action"], h["action"]),
