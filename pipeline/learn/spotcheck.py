@@ -172,10 +172,10 @@ def tighten(store: Store, target: float = TARGET) -> list[Tightening]:
         if kind == "all" or est.wrong == 0 or est.upper <= target:
             continue
         factor = est.upper / max(est.predicted, 1e-6)
+        fields = sorted(pair for pair, k in kinds.items() if k == kind)
         for batch in repo.open_batches(store):
             policy = accept.for_data_dir(store.data_dir)
             old = policy.threshold(kind, batch)
-            fields = sorted(pair for pair, k in kinds.items() if k == kind)
             confidences = repo.auto_confidences(store, batch, fields)
             if not confidences:
                 continue
