@@ -28,7 +28,7 @@ def test_a_clerk_reviews_a_generated_batch(tmp_path: Path) -> None:
     batch = make_batch(tmp_path, PAGES, SEED)
     with served(batch.data, log=tmp_path / "server.log") as url:
         clerk, first_load = review_bench.review(batch, url, shots=ARTIFACTS)
-    figures = summarize(clerk, batch, first_load, PAGES, 0.0)
+    figures = summarize(clerk, batch, first_load, 0.0)
     print("\n" + review_bench.report(figures, clerk))
     db = sqlite3.connect(batch.data / "susulan.db")
     states = dict(db.execute("SELECT state, COUNT(*) FROM records GROUP BY state").fetchall())

@@ -523,7 +523,7 @@ def _asked_per_form(screens: list[Screen]) -> dict[str, dict[str, float]]:
             for form in sorted(counts)}
 
 
-def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds: float) -> dict[str, Any]:
+def summarize(clerk: Clerk, batch: Batch, first_load: float, seconds: float) -> dict[str, Any]:
     """The benchmark's figures."""
     per_sheet: dict[str, list[Screen]] = defaultdict(list)
     for s in clerk.screens:
@@ -536,7 +536,8 @@ def summarize(clerk: Clerk, batch: Batch, first_load: float, pages: int, seconds
     instant = sum(1 for kind, _, at_once in clerk.acks if kind == "approve" and at_once)
     screens = clerk.screens
     return {
-        "pages_in_store": pages, "screens": len(screens), "sheets_reviewed": len(per_sheet),
+        "pages_in_store": clerk.db.execute("SELECT COUNT(*) FROM pages").fetchone()[0],
+        "screens": len(screens), "sheets_reviewed": len(per_sheet),
         "registration_forms": len(reg), "queue_sheets": len(queue),
         "values_asked": sum(s.asked for s in screens),
         "values_asked_per_form": _asked_per_form(screens),
@@ -633,7 +634,7 @@ def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None 
         start = time.perf_counter()
         with served(batch.data, log=base / "server.log") as url:
             clerk, first_load = review(batch, url, max_screens)
-        return report(summarize(clerk, batch, first_load, pages, time.perf_counter() - start), clerk)
+        return report(summarize(clerk, batch, first_load, time.perf_counter() - start), clerk)
     finally:
         if tmp:
             tmp.cleanup()
