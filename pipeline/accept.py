@@ -8,7 +8,8 @@ threshold.
 
 Thresholds are per acceptance kind: the field's kind, except that a letters field read
 against a closed list (an exact official desa name) is ``lexicon``, calibrated apart from
-open letters such as names (:attr:`pipeline.models.FieldDef.accept_kind`).
+open letters such as names (:attr:`pipeline.models.FieldDef.accept_kind`), and an identity value
+decided against one patient of the ERM's master is ``identity`` (:func:`pipeline.learn.identity.accept_kind`).
 
 Thresholds come, in this order (later wins):
 
@@ -44,6 +45,7 @@ DEFAULTS: Mapping[str, float] = {
     "choice": 0.0,  # one clear tick is a decision; unclear ticks are held back by the reader
     "text": 0.9,  # free text is auto only when the line is empty (the reader gives 0.9 to an empty line)
     "digits": 0.99, "date": 0.99, "time": 0.99, "letters": 0.99, "lexicon": 0.99,
+    "identity": 0.99,
 }
 SHIPPED_PATH = Path(__file__).resolve().parent / "recognize" / "models" / "calibration.json"
 DATA_DIR_FILE = "acceptance.json"

@@ -13,7 +13,9 @@ has one, the birth date is the master's. With exactly one patient linked:
   which carry no birth date, the name is the big win).
 
 Only machine values no person has touched change (``Store.revise_machine``), audited as
-the machine with the reason, which the review screen shows. Re-running starts from the
+the machine with the reason, which the review screen shows. A value decided here is judged
+by the ``identity`` acceptance kind's threshold (:func:`accept_kind`), calibrated on calib
+pages with a master loaded: the master is evidence the cells alone do not have. Re-running starts from the
 first reading kept in the value's detail, so a new master never compounds an old one.
 """
 
@@ -29,6 +31,7 @@ from pipeline.accept import Policy
 from pipeline.erm import normalize as nz
 from pipeline.erm.match import name_similarity
 from pipeline.learn.labels import placements
+from pipeline.models import IDENTITY_KIND
 from pipeline.recognize import boxed
 from pipeline.store import HUMAN_STATUSES, Store, spotchecks
 from pipeline.store.review import revalidate
@@ -69,6 +72,13 @@ class Report:
         return (f"checked {self.records} record(s) against the patient master: {self.linked} linked to one patient, "
                 f"{self.corrected} value(s) corrected, {self.confirmed} confirmed, {self.ambiguous} ambiguous"
                 + (f", {self.restored} put back as first read" if self.restored else ""))
+
+
+def accept_kind(detail: str | dict[str, Any] | None, field_kind: str) -> str:
+    """A value's acceptance kind: ``identity`` when a master patient decided it, else its field's."""
+    if isinstance(detail, str):
+        detail = json.loads(detail or "{}")
+    return IDENTITY_KIND if detail and KEY in detail else field_kind
 
 
 def _original(row: Any) -> tuple[str, float, str]:
@@ -169,15 +179,16 @@ def link(rows: dict[str, Any], master: Master) -> tuple[int | None, int]:
     return (agree[0] if len(agree) == 1 else None), len(agree)
 
 
-def _revise(store: Store, name: str, row: Any, value: str, conf: float, kind: str, why: str, policy: Policy,
+def _revise(store: Store, name: str, row: Any, value: str, conf: float, why: str, policy: Policy,
             held: bool, report: Report) -> None:
     """Store a checked value (decided from the first reading), audited with the reason the review screen shows."""
     own, own_conf, own_status = _original(row)
-    status = accept.status_for(kind, conf, held=held, policy=policy)
+    status = accept.status_for(IDENTITY_KIND, conf, held=held, policy=policy)
     note = f"terbaca {own or '(kosong)'}, diubah mesin: {why}" if value != own else why
-    detail = {**json.loads(row["detail"] or "{}"), "note": note,
-              KEY: {"read": own, "confidence": own_conf, "status": own_status, "why": why}}
-    if (value, round(conf, 4), status) == (row["final_value"], round(row["confidence"], 4), row["status"]):
+    stored = json.loads(row["detail"] or "{}")
+    detail = {**stored, "note": note, KEY: {"read": own, "confidence": own_conf, "status": own_status, "why": why}}
+    if stored.get(KEY) == detail[KEY] and (value, round(conf, 4), status) == (
+            row["final_value"], round(row["confidence"], 4), row["status"]):
         return
     if not store.revise_machine(row["id"], row["version"], value, round(conf, 4), status, detail, note,
                                 audit_always=True):
@@ -221,7 +232,7 @@ def _check_number(store: Store, name: str, row: Any, patient: dict[str, Any], wh
         conf = min(conf, 0.5)
     why = f"sama dengan data pasien ERM {who} (nama dan tanggal lahir cocok)" if target == own else \
         f"beda satu angka dari data pasien ERM {who} (nama dan tanggal lahir cocok)"
-    _revise(store, name, row, target, conf, "digits", why, policy, held, report)
+    _revise(store, name, row, target, conf, why, policy, held, report)
 
 
 def _check_name(store: Store, row: Any, patient: dict[str, Any], who: str, policy: Policy, held: bool,
@@ -236,7 +247,7 @@ def _check_name(store: Store, row: Any, patient: dict[str, Any], who: str, polic
     if best != target:
         return
     conf = max(p, own_conf) if target == own else p
-    _revise(store, "name", row, target, conf, "letters", f"sama dengan nama pasien ERM {who}", policy, held, report)
+    _revise(store, "name", row, target, conf, f"sama dengan nama pasien ERM {who}", policy, held, report)
 
 
 def check(store: Store, pages: set[int] | None = None, policy: Policy | None = None) -> Report:

@@ -3,7 +3,7 @@
 After each ingest, :data:`RATE` of the batch's auto values (at least :data:`MIN_PER_BATCH`)
 become ordinary values to review. A person confirms or corrects them like any other;
 a corrected one was a wrong auto value. Per acceptance kind (the kind whose threshold
-decided ``auto``: :attr:`pipeline.models.FieldDef.accept_kind`) the share of wrong auto values
+decided ``auto``: :func:`value_kind`) the share of wrong auto values
 is estimated with a one-sided 95 % upper bound (Clopper-Pearson), shown on the overview.
 
 When a kind's upper bound passes :data:`TARGET` and at least one wrong auto value of that
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import accept, forms
+from pipeline.learn import identity
 from pipeline.store import Store
 from pipeline.store import spotchecks as repo
+from pipeline.store.db import Row
 
 RATE = 0.02
 MIN_PER_BATCH = 20
@@ -81,6 +83,14 @@ def allocate(counts: dict[str, int], rate: float = RATE, least: int = MIN_PER_BA
     return out
 
 
+def value_kind(kinds: dict[tuple[str, str], str], row: Row) -> str:
+    """The acceptance kind that decided a stored value: ``identity`` when the ERM master did, else its field's.
+
+    ``kinds``: :func:`pipeline.forms.accept_kinds`; ``row`` needs ``form_id``, ``name``, ``kind`` and ``detail``.
+    """
+    return identity.accept_kind(row["detail"], kinds.get((row["form_id"], row["name"]), row["kind"]))
+
+
 def sample(store: Store, pages: set[int] | None = None, seed: int | None = None) -> int:
     """Send a random sample of each batch's auto values (on ``pages``) to a person; returns how many."""
     kinds = forms.accept_kinds()
@@ -92,7 +102,7 @@ def sample(store: Store, pages: set[int] | None = None, seed: int | None = None)
         rng = np.random.default_rng([batch, 0 if seed is None else seed])
         by_kind: dict[str, list] = defaultdict(list)
         for r in rows:
-            kind = kinds.get((r["form_id"], r["name"]), r["kind"])
+            kind = value_kind(kinds, r)
             by_kind[kind].append({**dict(r), "kind": kind})
         for kind, n in allocate({k: len(v) for k, v in by_kind.items()}).items():
             picks = rng.choice(len(by_kind[kind]), size=n, replace=False).tolist() if n else []
@@ -172,20 +182,19 @@ def tighten(store: Store, target: float = TARGET) -> list[Tightening]:
         if kind == "all" or est.wrong == 0 or est.upper <= target:
             continue
         factor = est.upper / max(est.predicted, 1e-6)
-        fields = sorted(pair for pair, k in kinds.items() if k == kind)
         for batch in repo.open_batches(store):
             policy = accept.for_data_dir(store.data_dir)
             old = policy.threshold(kind, batch)
-            confidences = repo.auto_confidences(store, batch, fields)
-            if not confidences:
+            rows = [r for r in repo.batch_autos(store, batch) if value_kind(kinds, r) == kind]
+            if not rows:
                 continue
-            new = tighter_threshold(confidences, factor, target)
+            new = tighter_threshold([float(r["confidence"]) for r in rows], factor, target)
             if new <= old:
                 continue
             accept.tighten(store.data_dir, kind, new, batch)
             note = (f"cek acak: {est.wrong} dari {est.checked} nilai otomatis salah (batas atas {est.upper:.2%} "
                     f"> {target:.1%})")
-            out.append(Tightening(batch, kind, old, new, repo.hold_back(store, batch, kind, fields, new, old, note)))
+            out.append(Tightening(batch, kind, old, new, repo.hold_back(store, batch, kind, rows, new, old, note)))
     return out
 
 

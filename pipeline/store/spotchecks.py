@@ -23,7 +23,8 @@ still change how it stands."""
 def auto_values(store: Store, pages: set[int] | None = None) -> list[Row]:
     """``auto`` values of records still under review (on ``pages`` when given), not sampled before, with their batch."""
     rows = store.db.q(
-        "SELECT x.id, x.page_id, x.kind, x.name, p.form_id, x.confidence, x.final_value, x.version, f.batch_id "
+        "SELECT x.id, x.page_id, x.kind, x.name, p.form_id, x.confidence, x.final_value, x.version, x.detail, "
+        "f.batch_id "
         "FROM fields x "
         "JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
         f"WHERE p.status = 'done' AND x.status = 'auto' AND {UNDECIDED} "
@@ -68,39 +69,25 @@ def open_batches(store: Store) -> list[int]:
         "WHERE r.state IN ('review', 'flagged') AND f.batch_id IS NOT NULL ORDER BY f.batch_id")]
 
 
-def _of(fields: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
-    """SQL condition (and its parameters) for values of the ``(form_id, field name)`` pairs ``fields``."""
-    if not fields:
-        return "0 = 1", ()
-    return "(" + " OR ".join(["(p.form_id = ? AND x.name = ?)"] * len(fields)) + ")", \
-        tuple(v for pair in fields for v in pair)
+def batch_autos(store: Store, batch: int) -> list[Row]:
+    """The batch's ``auto`` values still undecided by a person (what a tighter threshold would act on)."""
+    return store.db.q(
+        "SELECT x.id, x.version, x.kind, x.name, p.form_id, x.final_value, x.confidence, x.detail "
+        "FROM fields x JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
+        f"WHERE f.batch_id = ? AND x.status = 'auto' AND {UNDECIDED} ORDER BY x.id", (batch,))
 
 
-def hold_back(store: Store, batch: int, kind: str, fields: list[tuple[str, str]], threshold: float, old: float,
-              note: str) -> int:
-    """Turn the batch's ``auto`` values of ``fields`` below ``threshold`` into ``review``; how many.
+def hold_back(store: Store, batch: int, kind: str, rows: list[Row], threshold: float, old: float, note: str) -> int:
+    """Turn the ``auto`` values ``rows`` (of :func:`batch_autos`) below ``threshold`` into ``review``; how many.
 
     Audited once, as a change of acceptance ``kind``'s threshold for the batch.
     """
-    cond, params = _of(fields)
-    rows = store.db.q(
-        "SELECT x.id, x.version, x.final_value, x.confidence FROM fields x JOIN pages p ON p.id = x.page_id "
-        f"JOIN files f ON f.id = p.file_id WHERE f.batch_id = ? AND {cond} AND x.status = 'auto' "
-        f"AND x.confidence < ? AND {UNDECIDED}", (batch, *params, threshold))
     with store.tx() as c:
         turned = sum(store.revise_machine(r["id"], r["version"], r["final_value"], r["confidence"], "review", None, "")
-                     for r in rows)
+                     for r in rows if r["confidence"] < threshold)
         audit.write(c, MACHINE_USER, "threshold", field=f"{kind}@batch:{batch}", old=f"{old:.4f}",
                     new=f"{threshold:.4f}", note=f"{note}; {turned} nilai otomatis diperiksa lagi")
     return turned
-
-
-def auto_confidences(store: Store, batch: int, fields: list[tuple[str, str]]) -> list[float]:
-    """Confidences of the batch's ``auto`` values of ``fields`` (what a tighter threshold would act on)."""
-    cond, params = _of(fields)
-    return [float(r["confidence"]) for r in store.db.q(
-        "SELECT x.confidence FROM fields x JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
-        f"WHERE f.batch_id = ? AND {cond} AND x.status = 'auto' AND {UNDECIDED}", (batch, *params))]
 
 
 def pending(store: Store) -> set[int]:

@@ -11,9 +11,10 @@ import pytest
 
 from pipeline.cli import main as cli
 from pipeline.erm import master, profiles
-from pipeline.learn import identity
+from pipeline.learn import identity, spotcheck
 from pipeline.models import PageId, PageResult, Reading
 from pipeline.store import Store
+from pipeline.store import spotchecks as repo
 
 PATIENTS = [
     {"rm_no": "00012345", "nik": "3529054708850003", "bpjs_no": "0001234567890", "name": "SITI AMINAH",
@@ -85,7 +86,7 @@ def load_master(store: Store, tmp_path: Path, patients: list[dict[str, str]] = P
                                 "admin")
 
 
-POLICY = {"kinds": {"digits": {"threshold": 0.95}, "letters": {"threshold": 0.99}}}
+POLICY = {"kinds": {"digits": {"threshold": 0.95}, "letters": {"threshold": 0.99}, "identity": {"threshold": 0.95}}}
 """This data dir's thresholds: the identity logic is tested apart from the shipped calibration."""
 
 
@@ -239,3 +240,45 @@ def test_values_of_an_approved_record_are_never_changed(paper: Paper, tmp_path: 
     load_master(paper.store, tmp_path)
     assert [dict(f) for f in paper.store.record_fields(rid)] == before
     assert not paper.store.q("SELECT id FROM audit WHERE action = 'machine'")
+
+
+def test_values_decided_against_the_master_are_judged_by_the_identity_threshold(paper: Paper, tmp_path: Path
+                                                                                ) -> None:
+    strict = {"kinds": {**POLICY["kinds"], "identity": {"threshold": 1.0}}}
+    (paper.store.data_dir / "acceptance.json").write_text(json.dumps(strict))
+    misread = "3529054778850003"
+    ids = paper.page("pendaftaran", registration(misread, "SITI AMINAH", "1985-08-07",
+                                                 nik_cells=cells_for(misread, 16, unsure={8: ("0", 0.3)})))
+    load_master(paper.store, tmp_path)
+    nik, name = paper.store.field(ids["nik#0"]), paper.store.field(ids["name#0"])
+    assert nik["final_value"] == "3529054708850003" and nik["confidence"] > 0.95  # the digits threshold would pass
+    assert nik["status"] == "review" and name["status"] == "review"
+    details = {r["id"]: r["detail"] for r in paper.store.q("SELECT id, detail FROM fields")}
+    assert identity.accept_kind(details[nik["id"]], "digits") == "identity"
+    assert identity.accept_kind(details[ids["birth_date#0"]], "date") == "date"  # not decided by the master
+
+
+def test_spot_checks_measure_and_tighten_values_decided_against_the_master_apart(paper: Paper, tmp_path: Path
+                                                                               ) -> None:
+    first = paper.page("pendaftaran", registration("3529054708850003", "SITI AMINAH", "1985-08-07", rm="00012345"))
+    load_master(paper.store, tmp_path)
+    assert paper.store.field(first["name#0"])["status"] == "auto"
+    spotcheck.sample(paper.store, seed=1)
+    kinds = {c["field_id"]: c["kind"] for c in repo.checks(paper.store)}
+    assert kinds[first["name#0"]] == "identity" and kinds[first["nik#0"]] == "identity"
+    assert kinds[first["birth_date#0"]] == "date"
+    for field_id in kinds:
+        f = paper.store.field(field_id)
+        if field_id == first["name#0"]:  # the master's spelling was not what the paper says
+            paper.store.set_value(field_id, "SITI AMINA", "perawat", f["version"])
+        else:
+            paper.store.confirm(field_id, "perawat", f["version"])
+    est = spotcheck.estimates(paper.store)
+    assert (est["identity"].wrong, est["date"].wrong) == (1, 0)
+    second = paper.page("pendaftaran", registration("3529054708850003", "SITI AMINAH", "1985-08-07", rm="00012345"))
+    identity.check(paper.store)
+    assert paper.store.field(second["name#0"])["status"] == "auto"
+    done = spotcheck.tighten(paper.store)
+    assert [t.kind for t in done] == ["identity"] and done[0].held_back >= 1
+    assert paper.store.field(second["name#0"])["status"] == "review"
+    assert paper.store.field(second["birth_date#0"])["status"] == "auto"  # another kind: untouched
