@@ -35,11 +35,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         review_bench = tools("review_bench")
         seed = review_bench.REVIEW_BENCH_SEED if args.seed is None else args.seed
         print(review_bench.run(args.pages or 12, seed, args.screens, Path(args.keep) if args.keep else None,
-                               args.after_learning, args.same_writers))
+                               args.after_learning, args.same_writers, args.master))
         return ExitCode.OK
     bench = tools("bench")
     seed = bench.BENCH_SEED if args.seed is None else args.seed
-    result = bench.run_bench(args.pages or 60, seed, args.jobs, Path(args.keep) if args.keep else None)
+    result = bench.run_bench(args.pages or 60, seed, args.jobs, Path(args.keep) if args.keep else None,
+                             args.master)
     print(bench.report(result))
     return ExitCode.OK
 
@@ -70,6 +71,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--same-writers", action="store_true",
                    help="--review: the batch is written by the --learning benchmark's 3 writers, without learning "
                         "(to compare with --after-learning)")
+    p.add_argument("--master", action="store_true",
+                   help="after reading, load a patient master that knows the batch's returning patients among "
+                        "30,000 (the ERM is back): identity values are checked against it (reading and --review)")
     p.set_defaults(func=cmd_bench)
 
 

@@ -48,6 +48,9 @@ NAME_SUPPORT = 1e-3
 this share of the probability of their own reading (about one unlikely letter)."""
 SAME_NAME = 0.9
 """A name a person typed agrees with the master's from this similarity (spelling variants folded)."""
+DOMINANCE = 1000.0
+"""Of namesakes whose numbers are all within one digit of the record's, one is linked when the number cells
+are this many times likelier written as its numbers than as any other's (else the record is ambiguous)."""
 KEY = "erm_check"
 
 
@@ -176,7 +179,30 @@ def link(rows: dict[str, Any], master: Master) -> tuple[int | None, int]:
             near |= master.near(f, rows[f]["final_value"])
     agree = [i for i in sorted(near) if _name_agrees(rows["name"], master.patients[i]["name"])
              and _birth_agrees(rows.get("birth_date"), master.patients[i].get("birth_date", ""))]
+    if len(agree) > 1:  # namesakes near each other's numbers: the one whose numbers the cells read, if clearly
+        support = sorted(((*_numbers_support(rows, master.patients[i]), i) for i in agree), reverse=True)
+        (best, compared, found), (second, compared_second, _) = support[0], support[1]
+        if compared == compared_second and best >= DOMINANCE * second:
+            return found, len(agree)
     return (agree[0] if len(agree) == 1 else None), len(agree)
+
+
+def _numbers_support(rows: dict[str, Any], patient: dict[str, Any]) -> tuple[float, int]:
+    """How likely the record's number cells are if they were written as ``patient``'s numbers; how many compared."""
+    p, compared = 1.0, 0
+    for f in NUMBERS:
+        row, target = rows.get(f), nz.digits(patient.get(f, ""))
+        if row is None or not target:
+            continue
+        compared += 1
+        if row["status"] in HUMAN_STATUSES:
+            p *= 1.0 if _digits_apart(row["final_value"], target) == 0 else boxed.ABSENT
+            continue
+        own, _, _ = _original(row)
+        cells = _cells(row)
+        chars = _chars("digits", _paper_form(own, target), cells) if own else None
+        p *= boxed.likelihood(cells, chars) if chars is not None else boxed.ABSENT
+    return p, compared
 
 
 def _revise(store: Store, name: str, row: Any, value: str, conf: float, why: str, policy: Policy,

@@ -282,3 +282,20 @@ def test_spot_checks_measure_and_tighten_values_decided_against_the_master_apart
     assert [t.kind for t in done] == ["identity"] and done[0].held_back >= 1
     assert paper.store.field(second["name#0"])["status"] == "review"
     assert paper.store.field(second["birth_date#0"])["status"] == "auto"  # another kind: untouched
+
+
+def test_of_namesakes_the_one_whose_number_the_cells_read_is_linked(paper: Paper, tmp_path: Path) -> None:
+    # two MOH HOLILI born the same day, No. RM 00020001 and 00020002: the cells read ...1 surely
+    sure = paper.page("antrean", [reading("rm_no", "00020001", 8, 0.9, record=0),
+                                  reading("name", "MOH HOLILI", 20, 0.6, cells=cells_for("MOH HOLILI", 20, 0.995),
+                                          record=0)])
+    unsure_cells = cells_for("00020001", 8, unsure={7: ("2", 0.45)})
+    unsure = paper.page("antrean", [reading("rm_no", "00020001", 8, 0.5, cells=unsure_cells, record=0),
+                                    reading("name", "MOH HOLILI", 20, 0.6, cells=cells_for("MOH HOLILI", 20, 0.995),
+                                            record=0)])
+    load_master(paper.store, tmp_path)
+    report = identity.check(paper.store)
+    assert (report.linked, report.ambiguous) == (1, 2)  # both records agree with two namesakes; one is clear
+    details = {r["id"]: json.loads(r["detail"] or "{}") for r in paper.store.q("SELECT id, detail FROM fields")}
+    assert identity.KEY in details[sure["name#0"]] and "00020001" in details[sure["name#0"]][identity.KEY]["why"]
+    assert identity.KEY not in details[unsure["name#0"]] and identity.KEY not in details[unsure["rm_no#0"]]

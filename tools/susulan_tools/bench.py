@@ -11,7 +11,6 @@ whole-page Tesseract on a few pages.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -23,9 +22,10 @@ from typing import Any
 
 from pipeline import accept, forms, run
 from pipeline.export import rows
+from pipeline.models import IDENTITY_KIND
 from pipeline.store import Store
-from susulan_tools import measure
-from susulan_tools.measure import upper_bound
+from susulan_tools import master, measure
+from susulan_tools.measure import decided_by_master, read_truth, upper_bound
 
 BENCH_SEED = 9001
 """Seed of the benchmark set; never used for training or calibration."""
@@ -53,10 +53,12 @@ EXACT_FIELDS = {"NIK": ("nik",), "name": ("name",)}
 """Whole-field exactness reported on its own (before review)."""
 
 
-def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
+            by_master: set[tuple[str, int | None, str]] | None = None) -> dict[str, dict[str, float]]:
     """Per acceptance kind and "all": n, exact share, CER, auto share, wrong among auto with its 95 % upper bound.
 
-    ``lexicon`` is the letters read against a closed list (villages), apart from open letters.
+    ``lexicon`` is the letters read against a closed list (villages), apart from open letters;
+    ``identity`` the values the ERM master decided (``by_master``: their ``(page_id, record, field)``).
 
     CER is the total edit distance over the total length of the true values (a value read
     where nothing was written counts its length). NIK and name exactness are reported as
@@ -70,7 +72,9 @@ def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict
         for name, value in t["fields"].items():
             field = r["fields"].get(name, {"value": "", "status": "review"}) if r else {"value": "", "status": "review"}
             ok = field["value"] == value
-            keys = [kinds.get((t["form_id"], name), "?"), "all"]
+            kind = IDENTITY_KIND if (t["page_id"], t["record"], name) in (by_master or ()) else \
+                kinds.get((t["form_id"], name), "?")
+            keys = [kind, "all"]
             keys += [f"{label} exact" for label, names in EXACT_FIELDS.items() if name in names and value]
             for key in keys:
                 a = acc[key]
@@ -110,23 +114,29 @@ def naive_seconds_per_page(scans: Path, pages: int = 3) -> float:
     return (time.perf_counter() - start) / max(len(files), 1)
 
 
-def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep: Path | None = None
-              ) -> dict[str, Any]:
-    """Generate, ingest, compare; returns every figure (printed by :func:`report`)."""
+def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep: Path | None = None,
+              with_master: bool = False) -> dict[str, Any]:
+    """Generate, ingest, compare; returns every figure (printed by :func:`report`).
+
+    ``with_master``: after reading, a patient master that knows the batch's returning patients is
+    loaded (:mod:`susulan_tools.master`), as at a clinic whose ERM is back.
+    """
     from pipeline.cli import main as cli
 
     work = Path(keep or tempfile.mkdtemp(prefix="susulan-bench-"))
     scans, data = work / "scans", work / "data"
     if cli(["samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed)]) != 0:
         raise RuntimeError("sample generation failed")
-    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
+    truth = read_truth(scans)
     cpu0, _ = _rusage()
     t0 = time.perf_counter()
     summary = run.ingest_paths([scans], data, jobs, spot_check=False)  # the reader alone
     wall = time.perf_counter() - t0
     cpu1, peak = _rusage()
     with Store.open(data) as store:
+        checked = master.load(store, truth, work) if with_master else ""
         exported = rows.rows(store)
+        by_master = decided_by_master(store)
         by_status = store.status_counts()["pages"]
         limit = accept.for_data_dir(data).page_doubt
         held = sum(d > limit for d in measure.page_doubts(store))
@@ -137,7 +147,8 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "pages": len(truth_pages), "identified_aligned": done / max(len(truth_pages), 1),
         "wall_s": wall, "pages_per_min": 60 * len(page_rows) / wall, "cpu_s_per_page": (cpu1 - cpu0) / len(page_rows),
-        "peak_mem_mb": peak, "summary": summary.text(), "kinds": compare(truth, exported),
+        "peak_mem_mb": peak, "summary": summary.text() + (f"\n{checked}" if checked else ""),
+        "kinds": compare(truth, exported, by_master),
         "naive_s_per_page": naive_seconds_per_page(scans), "work": str(work), "held_pages": held,
         "load": os.getloadavg()[0],
     }

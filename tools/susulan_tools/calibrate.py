@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from pipeline import forms
-from susulan_tools.measure import page_doubts, upper_bound
+from pipeline.models import IDENTITY_KIND
+from pipeline.store import Store
+from susulan_tools import master
+from susulan_tools.measure import decided_by_master, page_doubts, read_truth, upper_bound
 
 CALIB_SEED = 4242
 MAX_AUTO_ERROR = 0.005
@@ -33,15 +36,18 @@ the target). Without it a pooled error within the target can hide a margin wrong
 thousands of sure values (1,250 calib pages: dates from 0.714 would have been auto); handwriting unlike the
 calib writers moves values into that margin first."""
 BANDS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0001)
-CALIBRATED_KINDS = ("digits", "date", "time", "letters", "lexicon")
+CALIBRATED_KINDS = ("digits", "date", "time", "letters", "lexicon", IDENTITY_KIND)
 DOUBT_QUANTILE = 0.99
 """Pages of the calib writers the shift check would hold back (1 %); on other hands, those less sure than that."""
 
 
-def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) -> dict[str, list[tuple[float, bool]]]:
+def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
+                 by_master: set[tuple[str, int | None, str]] = frozenset()  # type: ignore[assignment]
+                 ) -> dict[str, list[tuple[float, bool]]]:
     """Per acceptance kind: (confidence, correct) of every machine value that has a truth and breaks no rule.
 
     Values that break a rule are never auto, so they do not count towards the auto thresholds.
+    ``by_master``: ``(page_id, record, field)`` of the values the ERM master decided (kind ``identity``).
     """
     kinds = forms.accept_kinds()
     got = {(r["page_id"], r["record"]): r for r in exported}
@@ -54,7 +60,8 @@ def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]]) ->
         for name, value in t["fields"].items():
             f = r["fields"].get(name)
             if f is not None and name not in broken:
-                out[kinds[(t["form_id"], name)]].append((float(f["confidence"]), f["value"] == value))
+                kind = IDENTITY_KIND if (t["page_id"], t["record"], name) in by_master else kinds[(t["form_id"], name)]
+                out[kind].append((float(f["confidence"]), f["value"] == value))
     return out
 
 
@@ -128,17 +135,18 @@ def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> di
             "--split", "calib"]) != 0:
         raise RuntimeError("sample generation failed")
     run.ingest_paths([scans], data, jobs, spot_check=False)
+    with Store.open(data) as store:  # as at a clinic: the ERM knows the returning patients (and many others)
+        print(master.load(store, read_truth(scans), work), flush=True)
     return measure(scans, data, seed, pages)
 
 
 def measure(scans: Path, data: Path, seed: int, pages: int) -> dict[str, Any]:
     """Calibration table and thresholds from an ingested sample set and its truth."""
     from pipeline.export import rows
-    from pipeline.store import Store
 
-    truth = [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
+    truth = read_truth(scans)
     with Store.open(data) as store:
-        obs = observations(truth, rows.rows(store))
+        obs = observations(truth, rows.rows(store), decided_by_master(store))
         doubts = page_doubts(store)
     result: dict[str, Any] = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {},
                               "page": {"doubt_limit": doubt_limit(doubts), "pages": len(doubts),

@@ -1,13 +1,15 @@
-"""Small measures shared by the benchmark and the calibration: error bounds and page doubt."""
+"""Small measures shared by the benchmark and the calibration: truth, error bounds, page doubt, master decisions."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from pipeline import forms
-from pipeline.models import BOXED_KINDS
+from pipeline.learn import identity
+from pipeline.models import BOXED_KINDS, IDENTITY_KIND
 
 
 def upper_bound(wrong: int, n: int, confidence: float = 0.95) -> float:
@@ -44,3 +46,17 @@ def page_doubts(store: Any) -> list[float]:
             if doubt is not None:
                 seen[r["page_id"]] = float(doubt)
     return list(seen.values())
+
+
+def read_truth(scans: Path) -> list[dict[str, Any]]:
+    """The ground truth the sample generator wrote beside the scans."""
+    return [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
+
+
+def decided_by_master(store: Any) -> set[tuple[str, int | None, str]]:
+    """``(page key, record, field)`` of the values the ERM master decided (acceptance kind ``identity``)."""
+    rows = store.q("SELECT p.page_key, r.record_no, x.name, x.detail FROM fields x JOIN pages p ON p.id = x.page_id "
+                   "JOIN records r ON r.page_id = x.page_id AND (r.record_no = x.record_no OR x.record_no IS NULL) "
+                   "WHERE x.detail LIKE '%erm_check%'")
+    return {(r["page_key"], r["record_no"], r["name"]) for r in rows
+            if identity.accept_kind(r["detail"], "") == IDENTITY_KIND}

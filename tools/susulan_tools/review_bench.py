@@ -157,14 +157,15 @@ def learned_hands(data: Path, pages: int = LEARNED_PAGES) -> str:
         return hands.learn(store).text()
 
 
-def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False, same_writers: bool = False
-               ) -> Batch:
+def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False, same_writers: bool = False,
+               with_master: bool = False) -> Batch:
     """Generate and ingest ``pages`` sample pages into ``base/data`` (reused if already there).
 
     ``same_writers``: the pages are written by the learning benchmark's 3 fixed writers.
     ``after_learning``: the same, read by a clinic that has reviewed and learned from
     :data:`LEARNED_PAGES` earlier pages of theirs (:func:`learned_hands`); only the new pages
-    wait for review.
+    wait for review. ``with_master``: before the batch is read, the ERM's patient master is loaded
+    (:mod:`susulan_tools.master`: the batch's returning patients among 30,000).
     """
     scans, pristine = base / "scans", base / "pristine"
     if not (pristine / "susulan.db").exists():
@@ -177,6 +178,13 @@ def make_batch(base: Path, pages: int, seed: int, after_learning: bool = False, 
             (scans / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truth_lines), encoding="utf-8")
         else:
             _cli("samples", "make", "--out", str(scans), "--pages", str(pages), "--seed", str(seed))
+        if with_master:
+            from susulan_tools import master
+            from susulan_tools.measure import read_truth
+
+            master.write_master(read_truth(scans), base / "pasien.csv")
+            print(_cli("erm", "load-patients", str(base / "pasien.csv"), "--profile", "generic", "--user", "it",
+                       "--data-dir", str(pristine)).strip(), file=sys.stderr)
         _cli("ingest", str(scans), "--data-dir", str(pristine), ok=(0, 4))
         pw = base / "pw"
         pw.write_text(PASSWORD + "\n")
@@ -624,13 +632,14 @@ def review(batch: Batch, url: str, max_screens: int | None = None, shots: Path |
 
 
 def run(pages: int = 12, seed: int = REVIEW_BENCH_SEED, max_screens: int | None = None,
-        keep: Path | None = None, after_learning: bool = False, same_writers: bool = False) -> str:
+        keep: Path | None = None, after_learning: bool = False, same_writers: bool = False,
+        with_master: bool = False) -> str:
     """Generate, ingest, serve, review in Chromium; returns the report (last line JSON)."""
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="susulan-review-bench-")
     base = keep or Path(tmp.name)  # type: ignore[union-attr]
     base.mkdir(parents=True, exist_ok=True)
     try:
-        batch = make_batch(base, pages, seed, after_learning, same_writers)
+        batch = make_batch(base, pages, seed, after_learning, same_writers, with_master)
         start = time.perf_counter()
         with served(batch.data, log=base / "server.log") as url:
             clerk, first_load = review(batch, url, max_screens)
