@@ -9,7 +9,8 @@ from pipeline.learn import spotcheck
 from pipeline.store import Store
 
 KIND_LABEL = {"digits": "Angka", "date": "Tanggal", "time": "Jam", "letters": "Huruf",
-              "lexicon": "Desa (daftar resmi)", "choice": "Centang", "text": "Tulisan bebas"}
+              "lexicon": "Desa (daftar resmi)", "identity": "Identitas (cocok data pasien ERM)", "choice": "Centang",
+              "text": "Tulisan bebas"}
 
 
 def show(store: Store) -> None:

@@ -34,6 +34,8 @@ MIN_PER_BATCH = 20
 TARGET = 0.005
 """Highest acceptable share of wrong auto values per kind."""
 LEVEL = 0.95
+SURE_AS_STORED = 0.99995
+"""The least confidence stored as 1.0 (4 decimals): a value at 1.0 may still be wrong that often."""
 
 
 def upper_bound(wrong: int, n: int, level: float = LEVEL) -> float:
@@ -150,13 +152,15 @@ def estimates(store: Store) -> dict[str, Estimate]:
 def tighter_threshold(confidences: list[float], factor: float, target: float = TARGET) -> float:
     """Lowest threshold keeping the values at or above it under ``target`` wrong on average.
 
-    Each value is taken to be wrong with probability ``factor * (1 - confidence)``.
+    Each value is taken to be wrong with probability ``factor * (1 - confidence)``, a confidence
+    stored as 1.0 as if it were :data:`SURE_AS_STORED` (confidences are kept to 4 decimals). When
+    no threshold keeps the error under ``target``, none of the values stays auto (:data:`accept.NEVER`).
     """
     ranked = sorted(confidences, reverse=True)
-    best = 1.0
+    best = accept.NEVER
     errors = 0.0
     for n, c in enumerate(ranked, 1):
-        errors += factor * (1 - c)
+        errors += factor * (1 - min(c, SURE_AS_STORED))
         last_of_tie = n == len(ranked) or ranked[n] < c
         if last_of_tie and errors / n <= target:
             best = c

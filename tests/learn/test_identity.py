@@ -299,3 +299,18 @@ def test_of_namesakes_the_one_whose_number_the_cells_read_is_linked(paper: Paper
     details = {r["id"]: json.loads(r["detail"] or "{}") for r in paper.store.q("SELECT id, detail FROM fields")}
     assert identity.KEY in details[sure["name#0"]] and "00020001" in details[sure["name#0"]][identity.KEY]["why"]
     assert identity.KEY not in details[unsure["name#0"]] and identity.KEY not in details[unsure["rm_no#0"]]
+
+
+def test_a_value_the_master_no_longer_decides_is_put_back_as_first_read(paper: Paper, tmp_path: Path) -> None:
+    misread = "3529054778850003"
+    ids = paper.page("pendaftaran", registration(misread, "SITI AMINAH", "1985-08-07", rm="00012345",
+                                                 nik_cells=cells_for(misread, 16, unsure={8: ("0", 0.3)})))
+    load_master(paper.store, tmp_path)
+    assert paper.store.field(ids["nik#0"])["final_value"] == "3529054708850003"
+    moved = [dict(PATIENTS[0], nik="3529054708850099"), *PATIENTS[1:]]  # linked by No. RM, name and birth date;
+    report = load_master(paper.store, tmp_path, moved)  # its NIK is now three digits off the reading
+    nik, name = paper.store.field(ids["nik#0"]), paper.store.field(ids["name#0"])
+    assert (nik["final_value"], nik["status"]) == (misread, "review")  # as first read: the master says nothing
+    assert name["status"] == "auto" and "1 linked" in report.checked and "1 put back as first read" in report.checked
+    again = identity.check(paper.store)
+    assert (again.corrected, again.confirmed, again.restored) == (0, 0, 0)  # a rerun changes nothing

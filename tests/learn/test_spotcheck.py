@@ -41,7 +41,9 @@ def test_tighter_threshold_keeps_the_pessimistic_error_under_target() -> None:
     confs = [0.9999] * 50 + [0.999] * 50 + [0.99] * 50 + [0.95] * 20
     assert spotcheck.tighter_threshold(confs, factor=1.0) == 0.99  # as calibrated: 0.95s would push it past 0.5 %
     assert spotcheck.tighter_threshold(confs, factor=5.0) == 0.999
-    assert spotcheck.tighter_threshold(confs, factor=1000.0) == 1.0
+    assert spotcheck.tighter_threshold(confs, factor=1000.0) == accept.NEVER  # nothing of that kind stays auto
+    assert spotcheck.tighter_threshold([1.0] * 10, factor=10.0) == 1.0  # 10 x 0.005 % is within 0.5 %
+    assert spotcheck.tighter_threshold([1.0] * 10, factor=200.0) == accept.NEVER  # a wrong one seen at 1.0
 
 
 @pytest.fixture
