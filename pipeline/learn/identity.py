@@ -263,11 +263,12 @@ def _check_number(store: Store, name: str, row: Any, patient: dict[str, Any], wh
         return False
     best, p = boxed.posterior(cells, own, own_chars, {target: (chars, NUMBER_PRIOR)}, 1 - NUMBER_PRIOR)
     conf = max(p, own_conf) if target == own else p
-    if best != target:  # the cells clearly say another digit: the master's value is offered, not trusted
+    offered = best != target  # the cells clearly say another digit: the master's value is offered, not trusted
+    if offered:
         conf = min(conf, 0.5)
     why = f"sama dengan data pasien ERM {who} (nama dan tanggal lahir cocok)" if target == own else \
         f"beda satu angka dari data pasien ERM {who} (nama dan tanggal lahir cocok)"
-    _revise(store, name, row, target, conf, why, policy, held, report)
+    _revise(store, name, row, target, conf, why, policy, held or offered, report)
     return True
 
 

@@ -29,8 +29,9 @@ def test_values_the_master_decided_are_calibrated_as_identity() -> None:
     exported = [{"page_id": "antrean-1", "record": 0, "issues": [],
                  "fields": {"rm_no": {"value": "00012345", "confidence": 0.999},
                             "name": {"value": "SITI AMINAH", "confidence": 0.97}}}]
-    obs = calibrate.observations(truth, exported, {("antrean-1", 0, "name")})
-    assert obs["identity"] == [(0.97, True)] and obs["digits"] == [(0.999, True)] and "letters" not in obs
+    obs = calibrate.observations(truth, exported, {("antrean-1", 0, "name"): ("SITI AMINA", 0.6)})
+    assert obs["identity"] == [(0.97, True)] and obs["digits"] == [(0.999, True)]
+    assert obs["letters"] == [(0.6, False)]  # as first read: how it stands without a master
 
 
 def test_the_bench_master_knows_the_returning_patients_among_dense_numbers(tmp_path: Path) -> None:

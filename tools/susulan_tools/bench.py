@@ -17,6 +17,7 @@ import resource
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ EXACT_FIELDS = {"NIK": ("nik",), "name": ("name",)}
 
 
 def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
-            by_master: set[tuple[str, int | None, str]] | None = None) -> dict[str, dict[str, float]]:
+            by_master: Collection[tuple[str, int | None, str]] = ()) -> dict[str, dict[str, float]]:
     """Per acceptance kind and "all": n, exact share, CER, auto share, wrong among auto with its 95 % upper bound.
 
     ``lexicon`` is the letters read against a closed list (villages), apart from open letters;
@@ -72,7 +73,7 @@ def compare(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
         for name, value in t["fields"].items():
             field = r["fields"].get(name, {"value": "", "status": "review"}) if r else {"value": "", "status": "review"}
             ok = field["value"] == value
-            kind = IDENTITY_KIND if (t["page_id"], t["record"], name) in (by_master or ()) else \
+            kind = IDENTITY_KIND if (t["page_id"], t["record"], name) in by_master else \
                 kinds.get((t["form_id"], name), "?")
             keys = [kind, "all"]
             keys += [f"{label} exact" for label, names in EXACT_FIELDS.items() if name in names and value]

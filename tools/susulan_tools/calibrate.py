@@ -42,13 +42,16 @@ DOUBT_QUANTILE = 0.99
 
 
 def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
-                 by_master: set[tuple[str, int | None, str]] = frozenset()  # type: ignore[assignment]
+                 by_master: dict[tuple[str, int | None, str], tuple[str, float]] | None = None
                  ) -> dict[str, list[tuple[float, bool]]]:
     """Per acceptance kind: (confidence, correct) of every machine value that has a truth and breaks no rule.
 
     Values that break a rule are never auto, so they do not count towards the auto thresholds.
-    ``by_master``: ``(page_id, record, field)`` of the values the ERM master decided (kind ``identity``).
+    ``by_master``: the values the ERM master decided, ``(page_id, record, field) -> first reading``
+    (:func:`~susulan_tools.measure.decided_by_master`): each counts for ``identity`` as decided, and
+    for its field's kind as first read (how it stands at a clinic without a master).
     """
+    by_master = by_master or {}
     kinds = forms.accept_kinds()
     got = {(r["page_id"], r["record"]): r for r in exported}
     out: dict[str, list[tuple[float, bool]]] = defaultdict(list)
@@ -60,8 +63,12 @@ def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
         for name, value in t["fields"].items():
             f = r["fields"].get(name)
             if f is not None and name not in broken:
-                kind = IDENTITY_KIND if (t["page_id"], t["record"], name) in by_master else kinds[(t["form_id"], name)]
-                out[kind].append((float(f["confidence"]), f["value"] == value))
+                first = by_master.get((t["page_id"], t["record"], name))
+                if first is not None:
+                    out[IDENTITY_KIND].append((float(f["confidence"]), f["value"] == value))
+                    out[kinds[(t["form_id"], name)]].append((first[1], first[0] == value))
+                else:
+                    out[kinds[(t["form_id"], name)]].append((float(f["confidence"]), f["value"] == value))
     return out
 
 

@@ -53,10 +53,18 @@ def read_truth(scans: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (scans / "truth.jsonl").read_text().splitlines() if line.strip()]
 
 
-def decided_by_master(store: Any) -> set[tuple[str, int | None, str]]:
-    """``(page key, record, field)`` of the values the ERM master decided (acceptance kind ``identity``)."""
+def decided_by_master(store: Any) -> dict[tuple[str, int | None, str], tuple[str, float]]:
+    """The values the ERM master decided (kind ``identity``): ``(page key, record, field) -> first reading``.
+
+    The first reading is ``(value, confidence)``: what the cells alone said.
+    """
     rows = store.q("SELECT p.page_key, r.record_no, x.name, x.detail FROM fields x JOIN pages p ON p.id = x.page_id "
                    "JOIN records r ON r.page_id = x.page_id AND (r.record_no = x.record_no OR x.record_no IS NULL) "
                    "WHERE x.detail LIKE '%erm_check%'")
-    return {(r["page_key"], r["record_no"], r["name"]) for r in rows
-            if identity.accept_kind(r["detail"], "") == IDENTITY_KIND}
+    out = {}
+    for r in rows:
+        detail = json.loads(r["detail"] or "{}")
+        if identity.accept_kind(detail, "") == IDENTITY_KIND:
+            first = detail[identity.KEY]
+            out[(r["page_key"], r["record_no"], r["name"])] = (str(first["read"]), float(first["confidence"]))
+    return out
