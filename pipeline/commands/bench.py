@@ -88,8 +88,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 @register
 def add_calibrate(sub: argparse._SubParsersAction) -> None:
     """Register ``calibrate``."""
-    p = sub.add_parser("calibrate", help="measure error per confidence band on the calib split; write auto "
-                       "thresholds (dev tools)")
+    p = sub.add_parser("calibrate", help="measure error per confidence band on the calib split (read with a "
+                       "patient master loaded, for the identity kind); write auto thresholds (dev tools)")
     p.add_argument("--out", required=True,
                    help="thresholds file to write, e.g. pipeline/recognize/models/calibration.json (shipped) or "
                         "<data-dir>/acceptance.json (one data dir); the table goes beside it as CALIBRATION.md")

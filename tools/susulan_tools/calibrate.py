@@ -1,7 +1,9 @@
 """``susulan calibrate``: measure how often values of each confidence band are wrong, choose auto thresholds.
 
 Uses only the ``calib`` handwriting split (digits and fonts never used in training
-nor in benchmarks). Writes the thresholds as JSON to the path it is given (the
+nor in benchmarks). The pages are read, then checked against a patient master that knows
+their returning patients (:mod:`susulan_tools.master`), as at a clinic whose ERM is back:
+the values it decides calibrate the ``identity`` kind. Writes the thresholds as JSON to the path it is given (the
 format :mod:`pipeline.accept` reads: the committed
 ``pipeline/recognize/models/calibration.json``, or a data dir's ``acceptance.json``)
 and the table as ``CALIBRATION.md`` beside it.
