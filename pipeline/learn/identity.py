@@ -8,9 +8,10 @@ has one, the birth date is the master's. With exactly one patient linked:
 - each of those numbers within one digit is set to the master's value (a misread or
   miswritten digit), with the probability the cells give it against everything else
   under a strong prior (:data:`NUMBER_PRIOR`); equal numbers only become surer;
-- the name is read against the master's spelling (:data:`NAME_PRIOR`): where the cells
-  support it, it becomes the master's name (on queue sheets of returning patients,
-  which carry no birth date, the name is the big win).
+- the name, and the address and village where the form has them, are read against the
+  master's spelling (:data:`NAME_PRIOR`): where the cells support it, the value becomes the
+  master's (on queue sheets of returning patients, which carry no birth date, the name is
+  the big win; an address the patient has since changed is not supported, so it stays).
 
 Only machine values no person has touched change (``Store.revise_machine``), audited as
 the machine with the reason, which the review screen shows. A value decided here is judged
@@ -22,6 +23,7 @@ first reading kept in the value's detail, so a new master never compounds an old
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +39,10 @@ from pipeline.store import HUMAN_STATUSES, Store, spotchecks
 from pipeline.store.review import revalidate
 
 NUMBERS = ("nik", "rm_no", "bpjs_no")
-FIELDS = {"nik": "digits", "rm_no": "digits", "bpjs_no": "digits", "name": "letters", "birth_date": "date"}
+FIELDS = {"nik": "digits", "rm_no": "digits", "bpjs_no": "digits", "name": "letters", "birth_date": "date",
+          "address": "letters", "village": "letters"}
+TEXTS = {"name": "nama", "address": "alamat", "village": "desa"}
+"""Letters read against the linked patient's spelling in the master (what the review screen calls them)."""
 NUMBER_PRIOR = 0.99
 """Prior that a number one digit off is the linked patient's (their name and birth date agree)."""
 NAME_PRIOR = 0.999
@@ -272,11 +277,18 @@ def _check_number(store: Store, name: str, row: Any, patient: dict[str, Any], wh
     return True
 
 
-def _check_name(store: Store, row: Any, patient: dict[str, Any], who: str, policy: Policy, held: bool,
+def _paper_text(value: str) -> str:
+    """The master's text as capitals in comb boxes hold it (``JL. RAYA-BLUTO`` -> ``JL RAYA BLUTO``)."""
+    return " ".join(nz.clean_text(re.sub(r"[.,'/-]", " ", value or "")).split())
+
+
+def _check_text(store: Store, name: str, row: Any, patient: dict[str, Any], who: str, policy: Policy, held: bool,
                 report: Report) -> bool:
-    """Decide a name against the linked patient's spelling; False when the cells do not read it so."""
+    """Decide a name, address or village against the linked patient's spelling; False if the cells do not read it so."""
     own, own_conf, _ = _original(row)
-    target = patient.get("name", "")
+    target = _paper_text(patient.get(name, ""))
+    if not target:
+        return False
     cells = _cells(row)
     own_chars, chars = _chars("letters", own, cells), _chars("letters", target, cells)
     if own_chars is None or chars is None:
@@ -285,7 +297,7 @@ def _check_name(store: Store, row: Any, patient: dict[str, Any], who: str, polic
     if best != target:
         return False
     conf = max(p, own_conf) if target == own else p
-    _revise(store, "name", row, target, conf, f"sama dengan nama pasien ERM {who}", policy, held, report)
+    _revise(store, name, row, target, conf, f"sama dengan {TEXTS[name]} pasien ERM {who}", policy, held, report)
     return True
 
 
@@ -321,7 +333,7 @@ def check(store: Store, pages: set[int] | None = None, policy: Policy | None = N
                 decided = bool(patient.get(f)) and _check_number(store, f, row, patient, who, policy,
                                                                  row["id"] in held, report)
             else:
-                decided = f == "name" and _check_name(store, row, patient, who, policy, row["id"] in held, report)
+                decided = f in TEXTS and _check_text(store, f, row, patient, who, policy, row["id"] in held, report)
             if not decided:
                 _restore(store, f, row, report)
     _revalidate(store, report.pages)

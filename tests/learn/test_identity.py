@@ -25,7 +25,7 @@ PATIENTS = [
      "birth_date": "1990-03-12", "sex": "L", "village": "BLUTO"},  # a namesake born the same day
 ]
 KINDS = {"nik": "digits", "rm_no": "digits", "bpjs_no": "digits", "name": "letters", "birth_date": "date",
-         "visit_type": "choice"}
+         "visit_type": "choice", "address": "letters"}
 
 
 def cells_for(value: str, n: int, sure: float = 0.97, unsure: dict[int, tuple[str, float]] | None = None) -> list:
@@ -73,11 +73,11 @@ def master_csv(path: Path, patients: list[dict[str, str]] = PATIENTS) -> Path:
     """The patient master as the generic ERM exports it."""
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, delimiter=";")
-        w.writerow(["No. RM", "NIK", "No. BPJS", "Nama Pasien", "Tanggal Lahir", "Jenis Kelamin", "Desa"])
+        w.writerow(["No. RM", "NIK", "No. BPJS", "Nama Pasien", "Tanggal Lahir", "Jenis Kelamin", "Alamat", "Desa"])
         for p in patients:
             y, m, d = p["birth_date"].split("-")
             w.writerow([p["rm_no"], p["nik"], p["bpjs_no"], p["name"].title(), f"{d}-{m}-{y}",
-                        "Perempuan" if p["sex"] == "P" else "Laki-laki", p["village"]])
+                        "Perempuan" if p["sex"] == "P" else "Laki-laki", p.get("address", ""), p["village"]])
     return path
 
 
@@ -314,3 +314,17 @@ def test_a_value_the_master_no_longer_decides_is_put_back_as_first_read(paper: P
     assert name["status"] == "auto" and "1 linked" in report.checked and "1 put back as first read" in report.checked
     again = identity.check(paper.store)
     assert (again.corrected, again.confirmed, again.restored) == (0, 0, 0)  # a rerun changes nothing
+
+
+def test_an_address_is_read_against_the_masters_unless_the_patient_moved(paper: Paper, tmp_path: Path) -> None:
+    unsure = cells_for("JL RAYA BLUTC", 24, sure=0.995, unsure={12: ("O", 0.4)})  # last letter: C or O
+    ids = paper.page("pendaftaran", [*registration("3529054708850003", "SITI AMINAH", "1985-08-07"),
+                                     reading("address", "JL RAYA BLUTC", 24, 0.5, cells=unsure)])
+    load_master(paper.store, tmp_path, [dict(PATIENTS[0], address="Jl. Raya Bluto"), *PATIENTS[1:]])
+    address = paper.store.field(ids["address#0"])
+    assert (address["final_value"], address["status"]) == ("JL RAYA BLUTO", "auto")
+    assert "sama dengan alamat pasien ERM" in json.loads(
+        paper.store.q("SELECT detail FROM fields WHERE id = ?", (address["id"],))[0]["detail"])["note"]
+    load_master(paper.store, tmp_path, [dict(PATIENTS[0], address="Dusun Krajan"), *PATIENTS[1:]])
+    address = paper.store.field(ids["address#0"])  # an old address the cells do not read: as first read
+    assert (address["final_value"], address["status"]) == ("JL RAYA BLUTC", "review")

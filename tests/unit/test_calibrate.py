@@ -40,7 +40,7 @@ def test_the_bench_master_knows_the_returning_patients_among_dense_numbers(tmp_p
     counts = master.write_master(truth, tmp_path / "pasien.csv", size=500)
     with (tmp_path / "pasien.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
-    assert counts == {"patients": 500, "returning": 40, "spelt_otherwise": counts["spelt_otherwise"]}
+    assert (counts["patients"], counts["returning"], counts["moved"]) == (500, 40, 0)  # no address on queue sheets
     assert sorted(r["No. RM"] for r in rows) == [f"{n:08d}" for n in range(1, 501)]  # every number a patient
     names = {r["No. RM"]: r["Nama Pasien"].upper() for r in rows}
     assert 0 < counts["spelt_otherwise"] < 15  # about one in ten spelt otherwise
