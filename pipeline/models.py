@@ -16,9 +16,9 @@ LEXICON_KIND = "lexicon"
 """Acceptance kind of a letters field read against a closed list (an exact official desa name): calibrated
 apart from open letters (names, addresses), which are far less sure at the same confidence."""
 IDENTITY_KIND = "identity"
-"""Acceptance kind of an identity value (NIK, No. RM, BPJS number, name) decided against exactly one patient
-of the ERM's master (``pipeline.learn.identity``): the master is evidence the cells alone do not have, so
-it is calibrated apart (on calib pages with a master loaded)."""
+"""Acceptance kind of a value (NIK, No. RM, BPJS number, name, address, village) decided against exactly one
+patient of the ERM's master (``pipeline.learn.identity``): the master is evidence the cells alone do not
+have, so it is calibrated apart (on calib pages with a master loaded)."""
 
 
 @dataclass(frozen=True)
