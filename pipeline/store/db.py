@@ -78,8 +78,10 @@ class Tx:
         """Run one statement once per parameter row."""
         self._db._executemany(sql, rows)
 
-    def q(self, sql: str, params: Params = ()) -> list[Row]:
-        """Rows of a query, read inside the transaction."""
+    def q(self, sql: str, params: Params = (), *, for_update: bool = False) -> list[Row]:
+        """Rows of a query, read inside the transaction; ``for_update`` locks them as :meth:`one` does."""
+        if for_update:
+            sql += self._db.for_update
         return self._db._execute(sql, params).fetchall()
 
     def one(self, sql: str, params: Params = (), *, for_update: bool = False) -> Row | None:

@@ -129,8 +129,11 @@ class RecordsRepo:
             row = c.one("SELECT * FROM fields WHERE id=?", (field_id,), for_update=True)
             if row is None or row["version"] != expected_version or row["status"] in HUMAN_STATUSES:
                 return False
-            if c.one("SELECT 1 FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL) AND state <> 'review'",
-                     (row["page_id"], row["record_no"], row["record_no"])):
+            # the value's records locked (after the field, as a person's edit takes them): an approval being
+            # committed is waited for and then seen, never approved over
+            states = c.q("SELECT state FROM records WHERE page_id=? AND (record_no=? OR ? IS NULL)",
+                         (row["page_id"], row["record_no"], row["record_no"]), for_update=True)
+            if any(r["state"] != "review" for r in states):
                 return False
             at = now()
             c.execute("UPDATE fields SET machine_value=?, final_value=?, confidence=?, status=?, detail=?, "

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import forms, render
+from pipeline.models import PageId, PageResult, Reading
 from pipeline.store import Store
 from pipeline.store import review as rv
 from tests import store_rows
@@ -246,3 +248,35 @@ def test_disk_full_is_one_line_and_a_rerun_finishes(tmp_path: Path, small_disk: 
     assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 4
     assert conn.execute("SELECT status, COUNT(*) FROM pages GROUP BY status").fetchall() == [("problem", 4)]
     assert conn.execute("SELECT COUNT(*) FROM batches WHERE finished_at IS NULL").fetchone()[0] == 0
+
+
+def test_a_machine_revision_waits_for_an_approval_being_committed_and_then_leaves_it_alone(
+        tmp_path: Path, backend: str | None) -> None:
+    """A spot check (or any machine revision) racing a reviewer's approval never changes the approved record."""
+    data = tmp_path / "data"
+    with Store.open(data) as person:
+        file_id = person.add_file("sha-race", "race.pdf", "/x/race.pdf", 1, person.start_batch("tests"))
+        page_id = person.ensure_pages(file_id, 1)[0]["id"]
+        nik = Reading("nik", 0, "digits", "3529054708850003", 0.999, "auto", "icr", (("3529054708850003", 0.999),), {})
+        person.save_page(page_id, PageResult("done", ident=PageId("pendaftaran", 1, 1), readings=(nik,), records=(0,)),
+                         "pendaftaran-000001", None)
+        rid = person.records_of_page(page_id)[0]
+        field = dict(person.record_fields(rid)[0])
+        outcome: dict[str, bool] = {}
+
+        def machine() -> None:
+            with Store.open(data) as store:
+                outcome["revised"] = store.revise_machine(field["id"], field["version"], field["final_value"],
+                                                          field["confidence"], "review", None, "")
+
+        racer = threading.Thread(target=machine)
+        with person.tx():
+            person.set_record_state(rid, "approved", "ani")
+            racer.start()
+            time.sleep(1.5)
+            assert racer.is_alive()  # it waits for the approval being committed ...
+        racer.join(timeout=60)
+        assert outcome == {"revised": False}  # ... then sees it and changes nothing
+        now = person.record_fields(rid)[0]
+        assert (now["status"], now["version"]) == ("auto", field["version"])
+        assert person.record(rid)["state"] == "approved"
