@@ -3,8 +3,8 @@
 Uses only the ``calib`` handwriting split (digits and fonts never used in training
 nor in benchmarks). The pages are read, then checked against a patient master that knows
 their returning patients (:mod:`susulan_tools.master`), as at a clinic whose ERM is back:
-the values it decides calibrate the ``identity`` kind. Writes the thresholds as JSON to the path it is given (the
-format :mod:`pipeline.accept` reads: the committed
+the values it decides calibrate the ``identity`` kind. Writes the thresholds as JSON to the
+path it is given (the format :mod:`pipeline.accept` reads: the committed
 ``pipeline/recognize/models/calibration.json``, or a data dir's ``acceptance.json``)
 and the table as ``CALIBRATION.md`` beside it.
 """
@@ -65,12 +65,12 @@ def observations(truth: list[dict[str, Any]], exported: list[dict[str, Any]],
         for name, value in t["fields"].items():
             f = r["fields"].get(name)
             if f is not None and name not in broken:
+                seen = (float(f["confidence"]), f["value"] == value)
                 first = by_master.get((t["page_id"], t["record"], name))
                 if first is not None:
-                    out[IDENTITY_KIND].append((float(f["confidence"]), f["value"] == value))
-                    out[kinds[(t["form_id"], name)]].append((first[1], first[0] == value))
-                else:
-                    out[kinds[(t["form_id"], name)]].append((float(f["confidence"]), f["value"] == value))
+                    out[IDENTITY_KIND].append(seen)
+                    seen = (first[1], first[0] == value)
+                out[kinds[(t["form_id"], name)]].append(seen)
     return out
 
 

@@ -60,7 +60,7 @@ def decided_by_master(store: Any) -> dict[tuple[str, int | None, str], tuple[str
     """
     rows = store.q("SELECT p.page_key, r.record_no, x.name, x.detail FROM fields x JOIN pages p ON p.id = x.page_id "
                    "JOIN records r ON r.page_id = x.page_id AND (r.record_no = x.record_no OR x.record_no IS NULL) "
-                   "WHERE x.detail LIKE '%erm_check%'")
+                   "WHERE x.detail LIKE ?", (f"%{identity.KEY}%",))
     out = {}
     for r in rows:
         detail = json.loads(r["detail"] or "{}")
