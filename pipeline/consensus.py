@@ -20,7 +20,8 @@ its kind and no broken rule (:mod:`pipeline.accept`). Rerunning gives the same r
 Limits that keep it honest: only sheets of the same ingest batch support each other,
 only values of batches not finished yet are decided (a later batch never touches an
 earlier one), no support is taken across a change of visit date, and consensus alone
-never makes a value ``auto``: its own cells must read it surely enough on their own.
+never makes a value ``auto``: a value the other sheets changed stays for review, and one
+they confirm is ``auto`` only if every one of its own cells reads it as its best candidate.
 """
 
 from __future__ import annotations
@@ -86,18 +87,28 @@ def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[s
             name: str, why: str, policy: Policy, between_days: bool = False) -> set[int]:
     """Weigh the own reading against ``prior`` and store the outcome; returns the page id if it changed.
 
-    Consensus alone never accepts: a value is ``auto`` only if its own cells read it surely
-    enough on their own (the policy's threshold) and the other sheets agree. So a value the
-    other sheets changed, one between two days (``between_days``), and one the other rows
-    merely confirm (rows of one sheet share a hand and its habits, e.g. a 0 that looks like
-    an 8 in every queue number) stay for review.
+    Consensus alone never accepts: a value is ``auto`` only if the posterior reaches the
+    policy's threshold, the other sheets did not change it, and every one of its own cells
+    reads it as its best candidate (:func:`_cells_agree`). So a value the other sheets
+    changed, one between two days (``between_days``), one the reader spelt from a cell's
+    runner-up, and one on a page the shift check held stay for review.
+
+    On the calib writers (2,250 pages), of the values the other sheets confirmed whose cells
+    agree but whose own reading stayed below the threshold, 2 of 3,864 were wrong (0.05 %);
+    of those sure on their own reading too, 22 of 9,142 (0.24 %).
     """
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
-    own_sure = policy.status_for(KINDS[name], conf) == accept.AUTO and "held" not in json.loads(row["detail"] or "{}")
-    status = accept.status_for(KINDS[name], p, held=best != own or between_days or not own_sure, policy=policy)
+    held = best != own or between_days or not _cells_agree(own, cells) or "held" in json.loads(row["detail"] or "{}")
+    status = accept.status_for(KINDS[name], p, held=held, policy=policy)
     page = _revise(store, row, best, p, own, conf, status, why)
     return set() if page is None else {page}
+
+
+def _cells_agree(own: str, cells: list) -> bool:
+    """Whether every cell's best candidate spells ``own`` (dates as ``DDMMYYYY``, times without the colon)."""
+    spelt = _date_chars(own) if _is_date(own) else own.replace(":", "")
+    return spelt == "".join(c[0][0] for c in cells)
 
 
 def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: float, status: str, why: str

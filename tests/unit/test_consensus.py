@@ -184,16 +184,34 @@ def test_a_sheet_between_two_days_is_never_auto(store):
     assert row["final_value"] == "2025-10-30" and row["status"] == "review"
 
 
-@pytest.mark.parametrize(("own", "status"), [(0.97, "auto"), (0.9, "review")])
-def test_consensus_alone_never_accepts(store, own, status):
+@pytest.mark.parametrize(("own", "status"), [(0.97, "auto"), (0.7, "auto"), (0.45, "review")])
+def test_consensus_confirms_only_what_the_own_cells_read_best(store, own, status):
     for serial in range(1, 5):
         visit(store, serial, cells_of("30102025"), "2025-10-30")
-    mine = visit(store, 5, cells_of("30102025", unsure={1: [("0", own), ("8", 0.99 - own), ("7", 0.01)]}),
-                 "2025-10-30")
-    consensus.settle(store, policy=Policy({"date": 0.95}))
+    # the day's second cell: 0 at `own`, else 8; at 0.45 the 8 is its best candidate and 30 was spelt
+    # from the runner-up (a 38th does not exist)
+    mine = visit(store, 5, cells_of("30102025", unsure={1: sorted([("0", own), ("8", 0.99 - own), ("7", 0.01)],
+                                                                  key=lambda c: -c[1])}), "2025-10-30")
+    consensus.settle(store, policy=Policy({"date": 0.9}))
     row = field_row(store, mine, "visit_date")
-    # the other sheets make it surer either way, but only a reading sure on its own may be auto
-    assert row["final_value"] == "2025-10-30" and row["confidence"] > 0.99 and row["status"] == status
+    # the other sheets make it sure enough either way; auto only where the own cells read it best
+    assert row["final_value"] == "2025-10-30" and row["confidence"] > 0.9 and row["status"] == status
+
+
+def test_queue_numbers_the_rows_confirm_are_auto_only_where_their_cells_agree(store):
+    rows = []
+    for r, q in enumerate(range(41, 47)):
+        chars = f"{q:03d}"
+        unsure = {2: [("3", 0.6), ("8", 0.35), ("1", 0.05)]} if q == 43 else \
+            {2: [("0", 0.5), ("6", 0.45), ("8", 0.05)]} if q == 46 else None
+        rows.append(reading("queue_no", r, "digits", chars if q != 46 else "040",
+                            cells_of(chars if q != 46 else "040", unsure=unsure)))
+    page = add_page(store, "antrean", 1, rows, tuple(range(6)))
+    consensus.settle(store, policy=Policy({"digits": 0.95}))
+    unsure = field_row(store, page, "queue_no", 2)
+    assert (unsure["final_value"], unsure["status"]) == ("043", "auto")  # read 3 at 0.6; the rows agree
+    changed = field_row(store, page, "queue_no", 5)
+    assert (changed["final_value"], changed["status"]) == ("046", "review")  # changed by the rows: shown
 
 
 def test_a_value_held_by_the_shift_check_stays_for_review(store):
