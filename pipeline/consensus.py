@@ -268,13 +268,18 @@ def settle(store: Store, around: set[int] | None = None, policy: Policy | None =
     before = _corrections(store)
     pages = settle_visit_dates(store, around, policy) | settle_queue_numbers(store, around, policy) | \
         settle_arrival_times(store, around, policy=policy)
+    recheck(store, pages)
+    return _corrections(store) - before
+
+
+def recheck(store: Store, pages: Iterable[int]) -> None:
+    """Validate the records on ``pages`` again; an ``auto`` value that now breaks a blocking rule goes to review."""
     for record_id in _records(store, pages):
         broken = {i.field for i in revalidate(store, record_id) if i.blocking}
         for f in store.record_fields(record_id):
             if f["status"] == accept.AUTO and f["name"] in broken:
                 store.revise_machine(f["id"], f["version"], f["machine_value"], f["confidence"], accept.REVIEW, None,
                                      "melanggar aturan")
-    return _corrections(store) - before
 
 
 def _corrections(store: Store) -> int:

@@ -12,18 +12,16 @@ import hashlib
 import os
 import shutil
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import accept, consensus, extract, ingest
+from pipeline import accept, consensus, extract, ingest, reread, workers
 from pipeline.accept import Policy
 from pipeline.errors import PageProblem
 from pipeline.learn import hands, identity, spotcheck
@@ -53,6 +51,7 @@ class Summary:
     resumed: int = 0
     file_problems: list[tuple[str, str]] = field(default_factory=list)
     learned: hands.LearnReport | None = None
+    reread: reread.RereadReport | None = None
     left_out: list[tuple[str, str]] = field(default_factory=list)
     taken_over: int = 0
     spot_checked: int = 0
@@ -70,6 +69,8 @@ class Summary:
                 "records": self.records, "duplicates": self.duplicates, "settled": self.settled,
                 "problems": dict(self.problems), "file_problems": self.file_problems, "left_out": self.left_out,
                 "learned": self.learned.version if self.learned and self.learned.adopted else None,
+                "reread_pages": self.reread.pages if self.reread else 0,
+                "reread_changed": self.reread.changed if self.reread else 0,
                 "erm_corrected": self.identity.corrected, "erm_confirmed": self.identity.confirmed,
                 "spot_checked": self.spot_checked,
                 "tightened": [{"batch": t.batch, "kind": t.kind, "threshold": t.new, "held_back": t.held_back}
@@ -83,6 +84,8 @@ class Summary:
             parts.insert(0, f"Learned from {self.learned.training_values} reviewed value(s) first: "
                          + (f"now reading with {self.learned.version}" if self.learned.adopted
                             else "the reader in use was kept"))
+        if self.reread is not None and self.reread.pages:
+            parts.insert(1, self.reread.text().rstrip("."))
         if self.files_known:
             parts.append(f"{self.files_known} file(s) were already ingested before and were skipped")
         if self.resumed:
@@ -234,21 +237,6 @@ def save_result(store: Store, page_row_id: int, result: PageResult, summary: Sum
     summary.records += len(result.records)
 
 
-def _watch_parent(parent: int) -> None:
-    """Pool worker initializer: exit as soon as the ingest process that started us is gone (even by kill -9)."""
-    def loop() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=loop, name="susulan-parent-watch", daemon=True).start()
-
-
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(1, jobs), initializer=_watch_parent, initargs=(os.getpid(),))
-
-
 def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary, progress: Progress | None = None,
               policy: Policy | None = None, claim: int | None = None) -> None:
     """Process claimed pages in a pool; a page that kills its worker is retried alone, then marked.
@@ -262,7 +250,7 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary, progre
     todo = {r["id"]: (store.data_dir / r["stored_path"], r["page_no"], policy, model) for r in rows}
     done = 0
     suspects: list[int] = []
-    with _pool(jobs) as pool:
+    with workers.pool(jobs) as pool:
         futures: dict[Future, int] = {pool.submit(process_file_page, *todo[i]): i for i in todo}
         waiting = set(futures)
         while waiting:
@@ -290,7 +278,7 @@ def run_pages(store: Store, rows: list[Row], jobs: int, summary: Summary, progre
 
 def _run_alone(path: Path, page_no: int, policy: Policy, model: Path) -> PageResult:
     """Retry a page in a fresh single worker; if it crashes again it is marked, the batch goes on."""
-    with _pool(1) as pool:
+    with workers.pool(1) as pool:
         try:
             return pool.submit(process_file_page, path, page_no, policy, model).result()
         except BrokenProcessPool:
@@ -320,6 +308,8 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
             adopted = store.adopt_dead_runs(batch)
             summary.resumed = len(adopted)
             summary.learned = hands.maybe_learn(store) if learn else None
+            if summary.learned is not None and summary.learned.adopted:  # the stack still under review, too
+                summary.reread = reread.reread(store, jobs)
             register_files(store, found.files, batch, summary)
             run_pages(store, store.claim_pages(batch), jobs or os.cpu_count() or 1, summary, progress, claim=batch)
             around = store.pages_of_batches([batch, *adopted])

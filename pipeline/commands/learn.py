@@ -9,6 +9,7 @@ from pipeline.errors import ExitCode
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
+    from pipeline import reread
     from pipeline.learn import hands
     from pipeline.store import Store
     from pipeline.store import learning as repo
@@ -18,10 +19,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
             print(listing(repo.adaptations(store), repo.values_by_model(store)))
         elif args.rollback or args.to is not None:
             now = hands.rollback(store, args.user, args.to)
-            print(f"Reading now uses {now or 'the shipped model (no adaptation)'}; "
-                  "values read before keep the model that read them.")
+            print(f"Reading now uses {now or 'the shipped model (no adaptation)'}; values a person checked, "
+                  "and those of records already approved, keep the model that read them.")
+            print(reread.reread(store, args.jobs).text())
         else:
-            print(hands.learn(store, args.user).text())
+            report = hands.learn(store, args.user)
+            print(report.text())
+            if report.adopted:
+                print(reread.reread(store, args.jobs).text())
     return ExitCode.OK
 
 
@@ -50,7 +55,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn", help="adapt the reader to this clinic's handwriting from reviewed values",
                        description="Learn from every value reviewers confirmed or corrected. A new adaptation "
                        "is used only if it reads the reviewed values of held-back pages better than the one in "
-                       "use. Ingest also learns by itself after enough new reviewed values.")
+                       "use. Ingest also learns by itself after enough new reviewed values. Pages still under "
+                       "review are then read again with the model in use (never a value a person checked).")
     _add_data_dir(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="list adaptations and the values each model read")
@@ -59,4 +65,5 @@ def add(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--to", type=int, default=None, metavar="ID",
                        help="use adaptation ID again (one that was in use before)")
     p.add_argument("--user", default="susulan", help="name recorded in the audit log (default: susulan)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes for re-reading (default: all cores)")
     p.set_defaults(func=cmd_learn)

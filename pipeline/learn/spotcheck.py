@@ -93,12 +93,17 @@ def value_kind(kinds: dict[tuple[str, str], str], row: Row) -> str:
     return identity.accept_kind(row["detail"], kinds.get((row["form_id"], row["name"]), row["kind"]))
 
 
-def sample(store: Store, pages: set[int] | None = None, seed: int | None = None) -> int:
-    """Send a random sample of each batch's auto values (on ``pages``) to a person; returns how many."""
+def sample(store: Store, pages: set[int] | None = None, seed: int | None = None, only: set[int] | None = None
+           ) -> int:
+    """Send a random sample of each batch's auto values (on ``pages``) to a person; returns how many.
+
+    ``only``: sample among these value ids alone (e.g. the values a re-read made ``auto``).
+    """
     kinds = forms.accept_kinds()
     by_batch: dict[int, list] = defaultdict(list)
     for r in repo.auto_values(store, pages):
-        by_batch[r["batch_id"] or 0].append(r)
+        if only is None or r["id"] in only:
+            by_batch[r["batch_id"] or 0].append(r)
     chosen = []
     for batch, rows in sorted(by_batch.items()):
         rng = np.random.default_rng([batch, 0 if seed is None else seed])

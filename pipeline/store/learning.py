@@ -121,3 +121,42 @@ def values_by_model(store: Store) -> list[dict[str, Any]]:
         "SELECT f.model, COUNT(*) AS n, MAX(a.version) AS adaptation FROM fields f "
         "LEFT JOIN adaptations a ON a.model = f.model AND a.model != '' "
         "WHERE f.engine = 'icr' GROUP BY f.model ORDER BY f.model")]
+
+
+UNDECIDED = ("auto", "review")
+"""Statuses of a value no person has decided."""
+
+
+def stale_pages(store: Store, model: str) -> list[Row]:
+    """Pages to read again with ``model``: ``id``, ``page_no``, ``stored_path``, ``form_id``, ``batch_id``.
+
+    Read pages with a comb-box value read by another classifier that no person has decided,
+    is not waiting for a spot check, and belongs only to records still under review.
+    """
+    of_field = "FROM records r WHERE r.page_id = x.page_id AND (x.record_no IS NULL OR r.record_no = x.record_no)"
+    return store.db.q(
+        "SELECT DISTINCT p.id, p.page_no, f.stored_path, p.form_id, f.batch_id FROM fields x "
+        "JOIN pages p ON p.id = x.page_id JOIN files f ON f.id = p.file_id "
+        f"WHERE p.status = 'done' AND x.engine = 'icr' AND x.status IN ({_marks(UNDECIDED)}) AND x.model <> ? "
+        f"AND EXISTS (SELECT 1 {of_field}) AND NOT EXISTS (SELECT 1 {of_field} AND r.state <> 'review') "
+        "AND NOT EXISTS (SELECT 1 FROM spot_checks s WHERE s.field_id = x.id) ORDER BY p.id", (*UNDECIDED, model))
+
+
+def undecided_readings(store: Store, page_id: int) -> list[Row]:
+    """A page's comb-box values no person has decided, with the classifier that read them."""
+    return store.db.q(
+        "SELECT id, version, record_no, name, final_value, confidence, status, model, detail FROM fields "
+        f"WHERE page_id = ? AND engine = 'icr' AND status IN ({_marks(UNDECIDED)}) ORDER BY id",
+        (page_id, *UNDECIDED))
+
+
+def mark_read_by(store: Store, field_ids: list[int], model: str) -> None:
+    """Record that ``model`` read these values again exactly as stored (value, confidence and status unchanged).
+
+    Which model read a value is not the value: nothing is audited and the version stays, so a
+    reviewer's open screen is not disturbed.
+    """
+    with store.tx() as c:
+        for i in field_ids:
+            c.execute(f"UPDATE fields SET model = ? WHERE id = ? AND status IN ({_marks(UNDECIDED)})",
+                      (model, i, *UNDECIDED))

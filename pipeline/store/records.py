@@ -115,11 +115,13 @@ class RecordsRepo:
                          (name, kind))
 
     def revise_machine(self, field_id: int, expected_version: int, value: str, confidence: float, status: str,
-                       detail: dict[str, Any] | None, note: str, audit_always: bool = False) -> bool:
+                       detail: dict[str, Any] | None, note: str, audit_always: bool = False,
+                       reading: tuple[str, Any] | None = None) -> bool:
         """Replace the machine reading of a field no person has touched (audited as user ``susulan``).
 
         ``detail`` None keeps the stored detail. A change of value is always audited; with
         ``audit_always`` also a reading confirmed as it was (e.g. against the ERM's patient master).
+        ``reading``: ``(model, top candidates)`` of a new reading of the cells (a re-read), stored with it.
         Returns False, changing nothing, if a person touched the field, approved or flagged its
         record, or it changed since read.
         """
@@ -136,10 +138,11 @@ class RecordsRepo:
             if any(r["state"] != "review" for r in states):
                 return False
             at = now()
-            c.execute("UPDATE fields SET machine_value=?, final_value=?, confidence=?, status=?, detail=?, "
-                      "version=version+1 WHERE id=?",
+            model, topk = (row["model"], row["topk"]) if reading is None else (reading[0], json.dumps(reading[1]))
+            c.execute("UPDATE fields SET machine_value=?, final_value=?, confidence=?, status=?, detail=?, model=?, "
+                      "topk=?, version=version+1 WHERE id=?",
                       (value, value, confidence, status,
-                       row["detail"] if detail is None else json.dumps(detail), field_id))
+                       row["detail"] if detail is None else json.dumps(detail), model, topk, field_id))
             if value != row["final_value"] or audit_always:
                 _audit_field(c, at, MACHINE_USER, "machine", row, field_records(c, row), value, note)
         return True

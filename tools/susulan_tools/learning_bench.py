@@ -7,6 +7,9 @@
 3. The data dir is copied: one copy learns (``susulan learn``), the other does not.
 4. The next pages are ingested into both; digit and letter errors, auto share and
    wrong among auto are compared with the truth.
+5. The same stack: a third copy ingests the next pages before it learns (one outage's
+   stack, its first pages reviewed), then learns and re-reads the pages still under review
+   (:mod:`pipeline.reread`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline import run
+from pipeline import reread, run
 from pipeline.export import rows
 from pipeline.learn import hands
 from pipeline.store import Store
@@ -93,6 +96,7 @@ def run_learning_bench(pages: int, records: int = 100, writers: tuple[int, ...] 
     first, nxt, learned, control = work / "first", work / "next", work / "data", work / "control"
     truth_first = write_pages(first, pages, SEEDS[0], writers)
     truth_next = write_pages(nxt, pages, SEEDS[1], writers)
+    stack = work / "stack"
     run.ingest_paths([first], learned, jobs, learn=False, spot_check=False)
     with Store.open(learned) as store:
         reviewed = review_records(store, truth_first, records)
@@ -101,9 +105,14 @@ def run_learning_bench(pages: int, records: int = 100, writers: tuple[int, ...] 
         report = hands.learn(store)
     run.ingest_paths([nxt], learned, jobs, learn=False, spot_check=False)
     run.ingest_paths([nxt], control, jobs, learn=False, spot_check=False)
+    shutil.copytree(control, stack)  # the next pages were in the store (not reviewed) when it learned
+    with Store.open(stack) as store:
+        hands.learn(store)
+        again = reread.reread(store, jobs)
     out: dict[str, Any] = {"pages": pages, "writers": len(writers), "records_reviewed": reviewed,
-                           "learn": report.text(), "adopted": report.adopted, "work": str(work)}
-    for name, folder in (("before", control), ("after", learned)):
+                           "learn": report.text(), "adopted": report.adopted, "reread_text": again.text(),
+                           "work": str(work)}
+    for name, folder in (("before", control), ("after", learned), ("reread", stack)):
         with Store.open(folder) as store:
             out[name] = errors(truth_next, rows.rows(store))
     return out
@@ -118,9 +127,16 @@ def report(r: dict[str, Any]) -> str:
              "| auto before | auto after | wrong among auto before | after |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for group in ("digits", "letters"):
-        b, a = r["before"][group], r["after"][group]
-        change = (a["wrong"] - b["wrong"]) / b["wrong"] if b["wrong"] else 0.0
-        lines.append(f"| {group} | {b['n']:.0f} | {b['wrong']:.0f} | {a['wrong']:.0f} | {change:+.0%} "
-                     f"| {b['cer']:.2%} | {a['cer']:.2%} | {b['auto_share']:.1%} | {a['auto_share']:.1%} "
-                     f"| {b['auto_wrong']:.0f}/{b['auto']:.0f} | {a['auto_wrong']:.0f}/{a['auto']:.0f} |")
+        lines.append(_row(group, r["before"][group], r["after"][group]))
+    lines += ["", "The same next pages already in the store, under review, when it learned; then re-read "
+              "(same stack):", "", r["reread_text"], "", lines[4], lines[5]]
+    for group in ("digits", "letters"):
+        lines.append(_row(group, r["before"][group], r["reread"][group]))
     return "\n".join(lines)
+
+
+def _row(group: str, b: dict[str, float], a: dict[str, float]) -> str:
+    change = (a["wrong"] - b["wrong"]) / b["wrong"] if b["wrong"] else 0.0
+    return (f"| {group} | {b['n']:.0f} | {b['wrong']:.0f} | {a['wrong']:.0f} | {change:+.0%} "
+            f"| {b['cer']:.2%} | {a['cer']:.2%} | {b['auto_share']:.1%} | {a['auto_share']:.1%} "
+            f"| {b['auto_wrong']:.0f}/{b['auto']:.0f} | {a['auto_wrong']:.0f}/{a['auto']:.0f} |")
