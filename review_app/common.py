@@ -12,6 +12,8 @@ import html
 import io
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline import forms
 from pipeline.errors import SusulanError
+from pipeline.learn import hands
 from pipeline.store import Store, sheets
 from pipeline.store import review as rv
 from pipeline.store.users import COOKIE, User, close_session, open_session, session_user
@@ -104,6 +107,29 @@ def store() -> Store:
         s = Store(data_dir())
         st.session_state["_store"] = s
     return s
+
+
+_LEARNING: list[subprocess.Popen] = []
+"""The learning process this server started last (one at a time per server; the data dir's lock does the rest)."""
+LEARN_LOG = "learn.log"
+
+
+def learn_in_background(s: Store) -> bool:
+    """When enough values were reviewed, start ``susulan learn --if-due`` as its own process; whether it was.
+
+    The web server never learns itself: the process refits the reader on what reviewers
+    confirmed and, if the new model is better, reads the pages still under review again
+    (:mod:`pipeline.reread`), while people go on working (a value it changes on an open
+    sheet shows as changed by ``susulan``, nothing typed is lost). Its output goes to
+    ``<data dir>/learn.log``.
+    """
+    if any(proc.poll() is None for proc in _LEARNING) or not hands.due(s):
+        return False
+    cmd = [sys.executable, "-m", "pipeline", "learn", "--if-due", "--data-dir", str(s.data_dir)]
+    with (s.data_dir / LEARN_LOG).open("ab") as log:
+        _LEARNING[:] = [subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)]
+    return True
 
 
 def _cookie() -> str:

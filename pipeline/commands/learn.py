@@ -22,8 +22,21 @@ def cmd_learn(args: argparse.Namespace) -> int:
             print(f"Reading now uses {now or 'the shipped model (no adaptation)'}; values a person checked, "
                   "and those of records already approved, keep the model that read them.")
             print(reread.reread(store, args.jobs).text())
+        elif args.if_due:
+            due = hands.maybe_learn(store)
+            if due is None:
+                print("Nothing to do: too few values reviewed since the last learning run, or another run is "
+                      "learning now.")
+            else:
+                print(due.text())
+                if due.adopted:
+                    print(reread.reread(store, args.jobs).text())
         else:
-            report = hands.learn(store, args.user)
+            with hands.one_at_a_time(store) as mine:
+                if not mine:
+                    print("Another learning run is working on this data dir now; run this again when it is done.")
+                    return ExitCode.SYSTEM
+                report = hands.learn(store, args.user)
             print(report.text())
             if report.adopted:
                 print(reread.reread(store, args.jobs).text())
@@ -64,6 +77,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                        help="stop using the active adaptation: back to the one before it (or the shipped model)")
     group.add_argument("--to", type=int, default=None, metavar="ID",
                        help="use adaptation ID again (one that was in use before)")
+    group.add_argument("--if-due", action="store_true",
+                       help="learn only if enough values were reviewed since the last run and no other run is "
+                       "learning (what ingest and the review app do by themselves)")
     p.add_argument("--user", default="susulan", help="name recorded in the audit log (default: susulan)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for re-reading (default: all cores)")
     p.set_defaults(func=cmd_learn)

@@ -15,7 +15,10 @@ before (or to the shipped model).
 
 from __future__ import annotations
 
+import fcntl
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,8 @@ LEARN_EVERY = 200
 MIN_HELD_BACK = 20
 """Fewer held-back reviewed values than this: nothing can be judged, nothing changes."""
 MODELS_DIR = "models"
+LOCK_FILE = "learn.lock"
+"""In the data dir: held by the one learning run at a time (CLI, ingest, the review app's trigger)."""
 REFIT = ("digits", "letters")
 """Heads refitted on reviewed cells. On 3 fixed writers of the TEST sites (``susulan bench --learning``,
 100 reviewed records) the letter head refit read their next pages' written letter cells right 90.8 % of
@@ -175,9 +180,27 @@ def due(store: Store, every: int = LEARN_EVERY) -> bool:
     return repo.reviews_since(store, repo.last_attempt_mark(store)) >= every
 
 
+@contextmanager
+def one_at_a_time(store: Store) -> Iterator[bool]:
+    """Hold the data dir's learning lock while the block runs: True, or False when another run holds it."""
+    with (store.data_dir / LOCK_FILE).open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def maybe_learn(store: Store, every: int = LEARN_EVERY) -> LearnReport | None:
-    """Learn if :func:`due` (the automatic trigger before each ingest); returns the report or None."""
-    return learn(store) if due(store, every) else None
+    """Learn if :func:`due` and no other run is learning (the automatic trigger); returns the report or None."""
+    if not due(store, every):
+        return None
+    with one_at_a_time(store) as mine:
+        return learn(store) if mine and due(store, every) else None
 
 
 def rollback(store: Store, user: str, to: int | None = None) -> str:

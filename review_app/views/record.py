@@ -102,6 +102,8 @@ def on_action() -> None:
     feedback["settled"] = [*out.saved, *(int(k) for k in (a.get("edits") or {}) if int(k) not in
                                         {c.field_id for c in changes})]
     report(feedback, out, sh, fields, kind, pos, sum(1 for c in changes if c.value is not None))
+    if kind in ("approve", "override") and not feedback["failed"]:
+        common.learn_in_background(store)
 
 
 def fail(feedback: dict[str, Any], text: str) -> None:

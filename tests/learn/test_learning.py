@@ -199,3 +199,37 @@ def test_learning_and_rollback_on_postgresql(pg_server, tmp_path: Path, monkeypa
             assert len(store.q("SELECT id FROM audit WHERE action = 'adaptation'")) == 2
     finally:
         pg_server.drop_database(name)
+
+
+def test_one_learning_run_at_a_time(clinic: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(clinic.data_dir)
+    with hands.one_at_a_time(clinic) as mine:
+        assert mine
+        with hands.one_at_a_time(clinic) as other:
+            assert not other
+        assert hands.maybe_learn(clinic, every=1) is None  # due, but another run is learning
+        assert cli(["learn", "--data-dir", data]) == 5
+        assert "Another learning run is working on this data dir now" in capsys.readouterr().out
+    assert repo.adaptations(clinic) == []
+    assert cli(["learn", "--if-due", "--data-dir", data]) == 0  # 32 reviewed values: not due yet
+    assert "Nothing to do" in capsys.readouterr().out
+    assert repo.adaptations(clinic) == []
+    assert hands.maybe_learn(clinic, every=1) is not None
+
+
+def test_review_app_learns_in_the_background_once_enough_values_are_reviewed(tmp_path: Path) -> None:
+    from review_app import common
+
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        clinic = Clinic(store, writer_glyphs("47"), {})
+        clinic.add_pages(hands.LEARN_EVERY // 2 + 1, seed=7)  # two values a page
+        assert not common.learn_in_background(store)  # nothing reviewed yet
+        clinic.review_all()
+        assert hands.due(store)
+        assert common.learn_in_background(store)
+        assert not common.learn_in_background(store)  # the server starts one at a time
+        assert common._LEARNING[0].wait(timeout=300) == 0
+        assert "Learned from" in (data / common.LEARN_LOG).read_text()
+        assert [a["state"] for a in repo.adaptations(store)] in (["active"], ["rejected"])
+        assert not hands.due(store) and not common.learn_in_background(store)
