@@ -53,8 +53,12 @@ def reviews_since(store: Store, mark: int) -> int:
 
 
 def last_attempt_mark(store: Store) -> int:
-    """The review mark of the newest learning attempt, kept or not (0 if never)."""
-    row = store.db.one("SELECT MAX(audit_upto) AS n FROM adaptations")
+    """The review mark of the newest finished learning attempt, kept or not (0 if never).
+
+    An attempt still a ``candidate`` was interrupted (learning runs one at a time, under the
+    data dir's lock): it does not count, so the next trigger learns again.
+    """
+    row = store.db.one("SELECT MAX(audit_upto) AS n FROM adaptations WHERE state <> 'candidate'")
     return int(row["n"] or 0) if row else 0
 
 

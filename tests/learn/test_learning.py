@@ -201,6 +201,14 @@ def test_learning_and_rollback_on_postgresql(pg_server, tmp_path: Path, monkeypa
         pg_server.drop_database(name)
 
 
+def test_an_interrupted_learning_run_does_not_count_as_an_attempt(clinic: Store) -> None:
+    reviewed = len(clinic.q("SELECT id FROM audit WHERE action IN ('set', 'confirm')"))
+    repo.add_adaptation(clinic, icr.model_version(), repo.review_mark(clinic), "susulan")  # then killed
+    assert hands.due(clinic, every=reviewed)
+    assert hands.maybe_learn(clinic, every=reviewed) is not None
+    assert not hands.due(clinic, every=1)
+
+
 def test_one_learning_run_at_a_time(clinic: Store, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(clinic.data_dir)
     with hands.one_at_a_time(clinic) as mine:
