@@ -18,10 +18,11 @@ its kind and no broken rule (:mod:`pipeline.accept`). Rerunning gives the same r
 (it starts from the original reading kept in the field's detail).
 
 Limits that keep it honest: only sheets of the same ingest batch support each other,
-only the values of the pages just read (or read again, :mod:`pipeline.reread`) are decided
-(a later batch never touches an earlier one), no support is taken across a change of visit date, and consensus alone
-never makes a value ``auto``: a value the other sheets changed stays for review, and one
-they confirm is ``auto`` only if every one of its own cells reads it as its best candidate.
+only the values of the pages just read (or read again, :mod:`pipeline.reread`) are
+decided (a later batch never touches an earlier one), no support is taken across a change
+of visit date, and consensus alone never makes a value ``auto``: a value the other sheets
+changed stays for review, and one they confirm is ``auto`` only if every one of its own
+cells reads it as its best candidate.
 """
 
 from __future__ import annotations

@@ -86,8 +86,8 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
             page = futures[fut]
             try:
                 result = fut.result()
-            except BrokenProcessPool:
-                result = PageResult("problem", "worker_crash", "reading this page crashed the reader")
+            except (BrokenProcessPool, OSError) as e:  # its scan gone, or a worker crashed: left as it was
+                result = PageResult("problem", "worker_crash", str(e))
             if _apply(store, page, result, version, report):
                 changed_pages.add(page["id"])
             if progress:

@@ -119,6 +119,21 @@ def test_values_read_as_before_keep_their_version(ingested: Path) -> None:
         {new_model}
 
 
+def test_a_page_whose_scan_is_gone_is_left_as_it_was(ingested: Path) -> None:
+    for f in (ingested / "originals").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    with Store.open(ingested) as store:
+        records = store.record_ids()
+        before = _stored(store, records)
+        new_model = _activate_copy_of_shipped(store)
+        report = reread.reread(store, jobs=1)
+        assert (report.pages, report.pages_left) == (0, 3)
+        assert "3 page(s) could not be read as before and were left as they were" in report.text()
+        assert _stored(store, records) == before
+        assert len(repo.stale_pages(store, new_model)) == 3  # read again once the scan is back
+
+
 def test_learn_command_rereads_after_a_rollback(ingested: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Store.open(ingested) as store:
         _activate_copy_of_shipped(store)
