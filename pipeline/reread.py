@@ -45,6 +45,7 @@ class RereadReport:
     changed: int = 0
     auto_before: int = 0
     auto_after: int = 0
+    """Of the values read again: how many were ``auto`` before, and are after (a person may approve meanwhile)."""
     pages_left: int = 0
     """Pages not read as the same form again (left exactly as they were)."""
     spot_checked: int = 0
@@ -77,6 +78,7 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
     policy = accept.for_data_dir(store.data_dir)
     around = {r["id"] for r in stale}
     before = {r["id"] for r in spotchecks.auto_values(store, around)}
+    read: list[int] = []
     changed_pages: set[int] = set()
     with workers.pool(jobs or os.cpu_count() or 1) as pool:
         futures: dict[Future, dict] = {
@@ -88,7 +90,7 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
                 result = fut.result()
             except (BrokenProcessPool, OSError) as e:  # its scan gone, or a worker crashed: left as it was
                 result = PageResult("problem", "worker_crash", str(e))
-            if _apply(store, page, result, version, report):
+            if _apply(store, page, result, version, report, read):
                 changed_pages.add(page["id"])
             if progress:
                 progress(n, len(futures))
@@ -96,14 +98,15 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
     consensus.recheck(store, changed_pages)
     identity.check(store, around, policy)
     after = {r["id"] for r in spotchecks.auto_values(store, around)}
-    report.auto_before, report.auto_after = len(before), len(after)
+    report.auto_after = repo.count_auto(store, read)
     report.spot_checked = spotcheck.sample(store, around, only=after - before)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _apply(store: Store, page: dict, result: PageResult, version: str, report: RereadReport) -> bool:
-    """Store one page's new readings of its undecided values; returns whether a value changed."""
+def _apply(store: Store, page: dict, result: PageResult, version: str, report: RereadReport, read: list[int]
+           ) -> bool:
+    """Store one page's new readings of its undecided values (their ids added to ``read``); whether one changed."""
     if result.status != "done" or result.ident is None or result.ident.form_id != page["form_id"]:
         report.pages_left += 1
         return False
@@ -117,6 +120,8 @@ def _apply(store: Store, page: dict, result: PageResult, version: str, report: R
         if rd is None or f["id"] in held or f["model"] == version:
             continue
         report.values += 1
+        report.auto_before += f["status"] == accept.AUTO
+        read.append(f["id"])
         conf = round(rd.confidence, 4)
         if (rd.value, conf) == _first_reading(f):  # what batch consistency or the master made of it stands
             same.append(f["id"])

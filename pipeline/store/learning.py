@@ -164,3 +164,9 @@ def mark_read_by(store: Store, field_ids: list[int], model: str) -> None:
         for i in field_ids:
             c.execute(f"UPDATE fields SET model = ? WHERE id = ? AND status IN ({_marks(UNDECIDED)})",
                       (model, i, *UNDECIDED))
+
+
+def count_auto(store: Store, field_ids: list[int]) -> int:
+    """How many of these values are ``auto`` now."""
+    ids = set(field_ids)
+    return sum(r["id"] in ids for r in store.db.q("SELECT id FROM fields WHERE status = 'auto'"))
