@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import run
 from pipeline.cli import main as cli
+from pipeline.commands.learn import listing
 from pipeline.errors import BadInput
 from pipeline.learn import adapter, hands
 from pipeline.recognize import icr
@@ -204,6 +205,7 @@ def test_learning_and_rollback_on_postgresql(pg_server, tmp_path: Path, monkeypa
 def test_an_interrupted_learning_run_does_not_count_as_an_attempt(clinic: Store) -> None:
     reviewed = len(clinic.q("SELECT id FROM audit WHERE action IN ('set', 'confirm')"))
     repo.add_adaptation(clinic, icr.model_version(), repo.review_mark(clinic), "susulan")  # then killed
+    assert "not finished (interrupted, or still learning)" in listing(repo.adaptations(clinic), [])
     assert hands.due(clinic, every=reviewed)
     assert hands.maybe_learn(clinic, every=reviewed) is not None
     assert not hands.due(clinic, every=1)
