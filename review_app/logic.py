@@ -157,8 +157,13 @@ def conflict_text(clash: Clash, label: str, kind: str, options: Mapping[str, str
     cur = clash.current
     now_value = shown_value(kind, cur.get("value") or "", options)
     mine = EMPTY_LABEL if clash.mine is None else shown_value(kind, clash.mine, options)
-    who = cur.get("by") or "petugas lain"
-    return (f"{label} baru saja diubah oleh {who} ({wib(cur.get('at'))}). Nilai sekarang: {now_value}. "
+    if cur.get("by"):
+        who = f"{cur['by']} ({wib(cur.get('at'))})"
+    elif cur.get("status") in ("auto", "review"):  # no person: the machine read it again or checked it anew
+        who = "mesin (dibaca ulang atau dicocokkan lagi)"
+    else:
+        who = "petugas lain"
+    return (f"{label} baru saja diubah oleh {who}. Nilai sekarang: {now_value}. "
             f"Isian Anda ({mine}) belum disimpan — periksa lagi, lalu simpan.")
 
 

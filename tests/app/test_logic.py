@@ -55,6 +55,13 @@ def test_conflict_text_names_who_and_the_newer_value() -> None:
     assert "budi" in text and "08-08-1985" in text and "09-08-1985" in text and "belum disimpan" in text
 
 
+def test_conflict_text_names_the_machine_when_no_person_changed_the_value() -> None:
+    current = {"value": "00017708", "by": "", "at": None, "version": 4, "status": "review"}
+    text = logic.conflict_text(Clash(5, "rm_no", None, current), "No. RM", "digits")
+    assert "diubah oleh mesin (dibaca ulang atau dicocokkan lagi)" in text and "00017708" in text
+    assert "petugas lain" not in text and "()" not in text
+
+
 def test_ingest_text_plain_indonesian() -> None:
     text = logic.ingest_text(2, 1, 5, 9, 1, {"blank_page": 2}, [("x.pdf", "damaged")])
     assert "5 halaman terbaca dari 2 berkas baru: 9 pasien (baris)" in text

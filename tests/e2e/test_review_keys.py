@@ -196,6 +196,30 @@ def test_a_conflict_is_shown_beside_the_field(data: Path, browser) -> None:  # n
         assert values(data, rid)["name"] == ("SITI AMINAH", "corrected", "budi")
 
 
+def test_a_value_the_machine_read_again_while_the_form_was_open_is_shown_beside_the_field(
+        data: Path, browser) -> None:  # noqa: ANN001
+    with Store.open(data) as store:
+        rid = Factory(store).pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
+        name = field_id(store, rid, "name")
+    with served(data) as url:
+        ani = login(browser, url, "ani")
+        open_forms(ani)
+        ani.keyboard.type("SITI AMINA")
+        with Store.open(data) as store:  # a background re-read after learning (pipeline.reread) changes it
+            row = store.field(name)
+            assert store.revise_machine(name, row["version"], "SITI AMINAH", 0.97, "review", None,
+                                        "dibaca ulang dengan model icr-test")
+        ani.keyboard.press("Enter")
+        ani.keyboard.press("Enter")  # approve: refused, the machine's newer reading named beside the field
+        box = ani.locator(f'[data-field-id="{name}"] .sus-conflict')
+        box.wait_for()
+        assert "diubah oleh mesin" in box.inner_text() and "SITI AMINAH" in box.inner_text()
+        assert ani.locator(f'[data-field-id="{name}"] input').input_value() == "SITI AMINA"  # kept for a look
+    with Store.open(data) as store:
+        assert store.record(rid)["state"] == "review"
+        assert values(data, rid)["name"][:2] == ("SITI AMINAH", "review")
+
+
 def test_grid_confirms_exactly_the_rows_on_the_screen(data: Path, browser) -> None:  # noqa: ANN001
     with Store.open(data) as store:
         f = Factory(store)
