@@ -215,6 +215,7 @@ def test_a_value_the_machine_read_again_while_the_form_was_open_is_shown_beside_
         box.wait_for()
         assert "diubah oleh mesin" in box.inner_text() and "SITI AMINAH" in box.inner_text()
         assert ani.locator(f'[data-field-id="{name}"] input').input_value() == "SITI AMINA"  # kept for a look
+        ani.screenshot(path=str(ARTIFACTS / "review-conflict-machine.png"))
     with Store.open(data) as store:
         assert store.record(rid)["state"] == "review"
         assert values(data, rid)["name"][:2] == ("SITI AMINAH", "review")
