@@ -96,7 +96,7 @@ def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[s
 
     On the calib writers (2,250 pages), of the values the other sheets confirmed whose cells
     agree but whose own reading stayed below the threshold, 2 of 3,864 were wrong (0.05 %);
-    of those sure on their own reading too, 22 of 9,142 (0.24 %).
+    of those sure on their own reading too, 22 of 9,120 (0.24 %).
     """
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
