@@ -78,6 +78,7 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
     policy = accept.for_data_dir(store.data_dir)
     around = {r["id"] for r in stale}
     before = {r["id"] for r in spotchecks.auto_values(store, around)}
+    held = spotchecks.pending(store)  # values waiting for a spot check stay as a person will see them
     read: list[int] = []
     changed_pages: set[int] = set()
     with workers.pool(jobs or os.cpu_count() or 1) as pool:
@@ -90,7 +91,7 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
                 result = fut.result()
             except (BrokenProcessPool, OSError) as e:  # its scan gone, or a worker crashed: left as it was
                 result = PageResult("problem", "worker_crash", str(e))
-            if _apply(store, page, result, version, report, read):
+            if _apply(store, page, result, version, held, report, read):
                 changed_pages.add(page["id"])
             if progress:
                 progress(n, len(futures))
@@ -98,28 +99,26 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
     consensus.recheck(store, changed_pages)
     identity.check(store, around, policy)
     after = {r["id"] for r in spotchecks.auto_values(store, around)}
-    report.auto_after = repo.count_auto(store, read)
+    report.values, report.auto_after = len(read), repo.count_auto(store, read)
     report.spot_checked = spotcheck.sample(store, around, only=after - before)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _apply(store: Store, page: dict, result: PageResult, version: str, report: RereadReport, read: list[int]
-           ) -> bool:
+def _apply(store: Store, page: dict, result: PageResult, version: str, held: set[int], report: RereadReport,
+           read: list[int]) -> bool:
     """Store one page's new readings of its undecided values (their ids added to ``read``); whether one changed."""
     if result.status != "done" or result.ident is None or result.ident.form_id != page["form_id"]:
         report.pages_left += 1
         return False
     report.pages += 1
     new = {(rd.record, rd.name): rd for rd in result.readings if rd.engine == "icr"}
-    held = spotchecks.pending(store)
     same: list[int] = []
     changed = False
     for f in repo.undecided_readings(store, page["id"]):
         rd = new.get((f["record_no"], f["name"]))
         if rd is None or f["id"] in held or f["model"] == version:
             continue
-        report.values += 1
         report.auto_before += f["status"] == accept.AUTO
         read.append(f["id"])
         conf = round(rd.confidence, 4)
