@@ -32,7 +32,8 @@ def _activate_copy_of_shipped(store: Store) -> str:
 
 
 @pytest.fixture
-def ingested(tmp_path: Path) -> Path:
+def ingested(tmp_path: Path, backend: str | None) -> Path:
+    """Three sample pages ingested with the shipped model, into SQLite and into PostgreSQL."""
     scans = tmp_path / "scans"
     assert cli(["samples", "make", "--out", str(scans), "--pages", "3", "--seed", "47", "--kinds", "feeder"]) == 0
     data = tmp_path / "data"
