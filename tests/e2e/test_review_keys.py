@@ -153,10 +153,15 @@ def test_typed_values_survive_skip_back_other_pages_and_reload(data: Path, brows
     assert v["name"] == ("SITI AMINAH", "corrected", "ani") and v["address"] == ("DUSUN KRAJAN", "corrected", "ani")
 
 
-def test_typed_values_are_forgotten_at_logout(data: Path, browser) -> None:  # noqa: ANN001
+def form_with_unsure_name(data: Path) -> tuple[int, int]:
+    """A registration form whose name was read ``SITI AMlNAH`` at 0.6: its record id and the name's field id."""
     with Store.open(data) as store:
         rid = Factory(store).pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
-        name = field_id(store, rid, "name")
+        return rid, field_id(store, rid, "name")
+
+
+def test_typed_values_are_forgotten_at_logout(data: Path, browser) -> None:  # noqa: ANN001
+    rid, name = form_with_unsure_name(data)
     with served(data) as url:
         page = login(browser, url, "ani")
         open_forms(page)
@@ -172,9 +177,7 @@ def test_typed_values_are_forgotten_at_logout(data: Path, browser) -> None:  # n
 
 
 def test_a_conflict_is_shown_beside_the_field(data: Path, browser) -> None:  # noqa: ANN001
-    with Store.open(data) as store:
-        rid = Factory(store).pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
-        name = field_id(store, rid, "name")
+    rid, name = form_with_unsure_name(data)
     with served(data) as url:
         ani, budi = login(browser, url, "ani"), login(browser, url, "budi")
         open_forms(ani)
@@ -198,9 +201,7 @@ def test_a_conflict_is_shown_beside_the_field(data: Path, browser) -> None:  # n
 
 def test_a_value_the_machine_read_again_while_the_form_was_open_is_shown_beside_the_field(
         data: Path, browser) -> None:  # noqa: ANN001
-    with Store.open(data) as store:
-        rid = Factory(store).pendaftaran(unsure={"name": ("SITI AMlNAH", 0.6)})
-        name = field_id(store, rid, "name")
+    rid, name = form_with_unsure_name(data)
     with served(data) as url:
         ani = login(browser, url, "ani")
         open_forms(ani)
