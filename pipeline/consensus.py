@@ -33,6 +33,7 @@ from collections.abc import Iterable
 
 from pipeline import accept, forms, validate
 from pipeline.accept import Policy
+from pipeline.models import CONSENSUS_KEY
 from pipeline.recognize import boxed
 from pipeline.store import HUMAN_STATUSES, Store
 from pipeline.store.review import revalidate
@@ -60,7 +61,7 @@ def _original(row) -> tuple[str, float, list, bool]:
     detail = json.loads(row["detail"] or "{}")
     if row["status"] in HUMAN_STATUSES:
         return row["final_value"], 1.0, detail.get("cells", []), True
-    first = detail.get("consensus", {})
+    first = detail.get(CONSENSUS_KEY, {})
     return (first.get("read", row["machine_value"]), first.get("confidence", row["confidence"]),
             detail.get("cells", []), False)
 
@@ -118,7 +119,7 @@ def _revise(store: Store, row, value: str, conf: float, own: str, own_conf: floa
     conf = round(conf, 4)
     if value == row["machine_value"] and conf == round(row["confidence"], 4) and status == row["status"]:
         return None
-    detail = {**json.loads(row["detail"] or "{}"), "consensus": {"read": own, "confidence": own_conf, "why": why}}
+    detail = {**json.loads(row["detail"] or "{}"), CONSENSUS_KEY: {"read": own, "confidence": own_conf, "why": why}}
     note = f"{why}: {own or '(kosong)'} -> {value}" if value != own else why
     if store.revise_machine(row["id"], row["version"], value, conf, status, detail, note):
         return row["page_id"]

@@ -19,6 +19,19 @@ IDENTITY_KIND = "identity"
 """Acceptance kind of a value (NIK, No. RM, BPJS number, name, address, village) decided against exactly one
 patient of the ERM's master (``pipeline.learn.identity``): the master is evidence the cells alone do not
 have, so it is calibrated apart (on calib pages with a master loaded)."""
+CONSENSUS_KEY = "consensus"
+"""Key in a value's ``detail`` under which batch consistency keeps the reading it revised."""
+MASTER_KEY = "erm_check"
+"""Key in a value's ``detail`` under which the check against the ERM's master keeps the reading it revised."""
+
+
+def first_reading(detail: dict, value: str, confidence: float) -> tuple[str, float]:
+    """A stored machine value as its cells first read it, before batch consistency or the ERM's master decided it.
+
+    Batch consistency runs first, so its kept reading is the cells' own when both revised the value.
+    """
+    first = next((detail[k] for k in (CONSENSUS_KEY, MASTER_KEY) if k in detail), {})
+    return str(first.get("read", value)), float(first.get("confidence", confidence))
 
 
 @dataclass(frozen=True)

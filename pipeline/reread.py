@@ -21,11 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline import accept, consensus, workers
 from pipeline.learn import hands, identity, spotcheck
-from pipeline.models import PageResult
+from pipeline.models import PageResult, first_reading
 from pipeline.process import process_file_page
 from pipeline.recognize import icr
 from pipeline.store import Store, spotchecks
@@ -122,7 +121,8 @@ def _apply(store: Store, page: dict, result: PageResult, version: str, held: set
         report.auto_before += f["status"] == accept.AUTO
         read.append(f["id"])
         conf = round(rd.confidence, 4)
-        if (rd.value, conf) == _first_reading(f):  # what batch consistency or the master made of it stands
+        first, first_conf = first_reading(json.loads(f["detail"] or "{}"), f["final_value"], f["confidence"])
+        if (rd.value, conf) == (first, round(first_conf, 4)):  # what batch consistency or the master made of it stands
             same.append(f["id"])
         elif store.revise_machine(f["id"], f["version"], rd.value, conf, rd.status, rd.detail,
                                   NOTE.format(model=version), reading=(version, rd.topk)):
@@ -131,9 +131,3 @@ def _apply(store: Store, page: dict, result: PageResult, version: str, held: set
     repo.mark_read_by(store, same, version)
     return changed
 
-
-def _first_reading(row: Any) -> tuple[str, float]:
-    """A stored value as the cells first read it, before batch consistency or the ERM's master decided it."""
-    detail = json.loads(row["detail"] or "{}")
-    first: dict[str, Any] = next((detail[k] for k in ("consensus", identity.KEY) if k in detail), {})
-    return str(first.get("read", row["final_value"])), round(float(first.get("confidence", row["confidence"])), 4)

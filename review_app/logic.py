@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pipeline.models import CONSENSUS_KEY
 from pipeline.store.review import Change, Clash
 from pipeline.values import InputError, parse_input, to_display
 
@@ -93,7 +94,7 @@ def shown_value(kind: str, value: str, options: Mapping[str, str] | None = None)
 def machine_note(kind: str, machine_value: str, detail: Mapping[str, Any]) -> str:
     """Why the machine's value differs from what the cells alone said (empty if it does not)."""
     notes = []
-    first = detail.get("consensus", {})
+    first = detail.get(CONSENSUS_KEY, {})
     if first and first.get("read") != machine_value:
         notes.append(f"terbaca {shown_value(kind, first.get('read', ''))}, diubah mesin: {first.get('why', '')}")
     if kind != "choice" and detail.get("note"):

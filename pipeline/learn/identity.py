@@ -33,7 +33,7 @@ from pipeline.accept import Policy
 from pipeline.erm import normalize as nz
 from pipeline.erm.match import name_similarity
 from pipeline.learn.labels import placements
-from pipeline.models import IDENTITY_KIND
+from pipeline.models import IDENTITY_KIND, MASTER_KEY
 from pipeline.recognize import boxed
 from pipeline.store import HUMAN_STATUSES, Store, spotchecks
 from pipeline.store.review import revalidate
@@ -59,7 +59,7 @@ SAME_NAME = 0.9
 DOMINANCE = 1000.0
 """Of namesakes whose numbers are all within one digit of the record's, one is linked when the number cells
 are this many times likelier written as its numbers than as any other's (else the record is ambiguous)."""
-KEY = "erm_check"
+KEY = MASTER_KEY
 
 
 @dataclass

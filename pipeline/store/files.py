@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BadInput, SusulanError
-from pipeline.models import PageResult
+from pipeline.models import PageResult, first_reading
 from pipeline.store import audit
 from pipeline.store.db import Database, Row, now
 from pipeline.store.records import HUMAN_STATUSES, MACHINE_USER, field_records, insert_issue
@@ -254,7 +254,8 @@ class FilesRepo:
                               "final_value, crop, cells, box, detail, model, page_id, record_no, name) "
                               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*cols, page_id, rd.record, rd.name))
                     continue
-                if old["status"] in HUMAN_STATUSES or _first_reading(old) == rd.value:
+                if old["status"] in HUMAN_STATUSES or first_reading(
+                        json.loads(old["detail"] or "{}"), old["machine_value"], old["confidence"])[0] == rd.value:
                     continue
                 c.execute("UPDATE fields SET kind=?, machine_value=?, topk=?, confidence=?, engine=?, status=?, "
                           "final_value=?, crop=?, cells=?, box=?, detail=?, model=?, version=version+1 WHERE id=?",
@@ -293,11 +294,6 @@ class FilesRepo:
                          "FROM pages p JOIN files f ON f.id=p.file_id "
                          "WHERE p.status NOT IN ('done', 'discarded', 'pending', 'reading') ORDER BY p.id")
 
-
-def _first_reading(field: Row) -> str:
-    """The value the machine first read for a field, before batch consistency revised it."""
-    detail = json.loads(field["detail"] or "{}")
-    return str(detail.get("consensus", {}).get("read", field["machine_value"]))
 
 
 def _ago(seconds: float) -> str:

@@ -202,6 +202,24 @@ def test_rerun_starts_from_the_first_reading(paper: Paper, tmp_path: Path) -> No
                                                                      first["status"])
 
 
+def test_reading_the_page_again_keeps_what_the_master_decided(paper: Paper, tmp_path: Path) -> None:
+    # a second ingest of the same scan reads the NIK as before: the master's correction stands, unversioned
+    misread = "3529054778850003"
+    readings = registration(misread, "SITI AMINAH", "1985-08-07",
+                            nik_cells=cells_for(misread, 16, unsure={8: ("0", 0.3)}))
+    ids = paper.page("pendaftaran", readings)
+    load_master(paper.store, tmp_path)
+    decided = dict(paper.store.field(ids["nik#0"]))
+    assert decided["final_value"] == PATIENTS[0]["nik"]
+    page_id = decided["page_id"]
+    key = paper.store.q("SELECT page_key FROM pages WHERE id = ?", (page_id,))[0]["page_key"]
+    assert paper.store.save_page(page_id, PageResult("done", ident=PageId("pendaftaran", 1, paper.serial),
+                                                     readings=tuple(readings), records=(0,)), key, None)
+    now = dict(paper.store.field(ids["nik#0"]))
+    assert (now["final_value"], now["status"], now["version"]) == (PATIENTS[0]["nik"], decided["status"],
+                                                                   decided["version"])
+
+
 def test_cli_load_patients_reports_the_check(paper: Paper, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                              ) -> None:
     misread = "3529054778850003"
