@@ -30,7 +30,7 @@ def first_reading(detail: dict, value: str, confidence: float) -> tuple[str, flo
 
     Batch consistency runs first, so its kept reading is the cells' own when both revised the value.
     """
-    first = next((detail[k] for k in (CONSENSUS_KEY, MASTER_KEY) if k in detail), {})
+    first: dict = next((detail[k] for k in (CONSENSUS_KEY, MASTER_KEY) if k in detail), {})
     return str(first.get("read", value)), float(first.get("confidence", confidence))
 
 
