@@ -64,6 +64,16 @@ class RereadReport:
         return out + "."
 
 
+def learn_if_due(store: Store, jobs: int | None = None) -> tuple[hands.LearnReport | None, RereadReport | None]:
+    """The automatic trigger: learn if due, and read the pages under review again when a new model is adopted.
+
+    Due (:func:`pipeline.learn.hands.due`): enough values reviewed since the last run, or a
+    patient master whose names are not yet in the lexicon.
+    """
+    learned = hands.maybe_learn(store)
+    return learned, reread(store, jobs) if learned is not None and learned.adopted else None
+
+
 def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int], None] | None = None
            ) -> RereadReport:
     """Read again the pages under review that another model read; returns what changed."""

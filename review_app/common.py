@@ -115,7 +115,9 @@ LEARN_LOG = "learn.log"
 
 
 def learn_in_background(s: Store) -> bool:
-    """When enough values were reviewed, start ``susulan learn --if-due`` as its own process; whether it was.
+    """When learning is due, start ``susulan learn --if-due`` as its own process; whether it was.
+
+    Due: enough values reviewed since the last run, or a patient master not yet learned from.
 
     The web server never learns itself: the process refits the reader on what reviewers
     confirmed and, if the new model is better, reads the pages still under review again

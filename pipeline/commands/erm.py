@@ -36,7 +36,14 @@ def cmd_load(args: argparse.Namespace) -> int:
     with Store.open(args.data_dir) as store:
         fn = master.load_patients if args.kind == "patients" else master.load_visits
         report = fn(store, Path(args.file), profile, _user(args), skip_bad_rows=args.skip_bad_rows)
-    err(report.text())
+        err(report.text())
+        if args.kind == "patients":  # its names become the letter model's lexicon; pages under review read again
+            from pipeline import reread
+
+            learned, again = reread.learn_if_due(store)
+            for part in (learned, again):
+                if part is not None:
+                    err(part.text())
     return ExitCode.OK
 
 

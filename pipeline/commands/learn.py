@@ -23,14 +23,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
                   "and those of records already approved, keep the model that read them.")
             print(reread.reread(store, args.jobs).text())
         elif args.if_due:
-            due = hands.maybe_learn(store)
+            due, again = reread.learn_if_due(store, args.jobs)
             if due is None:
-                print("Nothing to do: too few values reviewed since the last learning run, or another run is "
-                      "learning now.")
+                print("Nothing to do: too few values reviewed since the last learning run and no new patient "
+                      "master, or another run is learning now.")
             else:
                 print(due.text())
-                if due.adopted:
-                    print(reread.reread(store, args.jobs).text())
+                if again is not None:
+                    print(again.text())
         else:
             with hands.one_at_a_time(store) as mine:
                 if not mine:

@@ -7,6 +7,14 @@
    and with the new one. The new one is used only if it reads fewer of them wrong and
    no more of its auto values wrong; otherwise it is recorded as rejected.
 
+The letter model of every adaptation knows the clinic's lexicon: the words people confirmed
+and the names, addresses and villages of the ERM's patient master. A newly loaded master
+makes learning due at once; while too few values are reviewed to judge a refit, the new
+adaptation is the one in use (or the shipped model) with only its letter model changed
+(:func:`learn`). It reads no digit differently; names and addresses the master does not
+decide are never ``auto`` (their calibrated threshold is above 1); villages and the values
+the master decides keep their own calibrated thresholds, fitted on calib pages read this way.
+
 Adaptations are files ``<data dir>/models/adapt-NNNN.npz``, versioned in the store
 (``adaptations``); ingest reads with the active one (:func:`reading_model`), and each
 value records which model read it (``fields.model``). :func:`rollback` goes back to the one used
@@ -57,6 +65,10 @@ class LearnReport:
     skipped: Counter = field(default_factory=Counter)
     held_back: int = 0
     lexicon: int = 0
+    master: str = ""
+    """The patient master the lexicon was built with (:func:`master_mark`; "" if none was loaded)."""
+    lexicon_only: bool = False
+    """Too few reviewed values to judge a refit: the heads in use were kept, only the letter model is new."""
     shipped: rv.Score | None = None
     current: rv.Score | None = None
     candidate: rv.Score | None = None
@@ -72,7 +84,7 @@ class LearnReport:
                                            "auto_wrong": x.auto_wrong}
         return {"values": self.values, "training_values": self.training_values, "cells": self.cells,
                 "skipped": dict(self.skipped), "held_back": self.held_back, "lexicon": self.lexicon,
-                "shipped": s(self.shipped),
+                "master": self.master, "lexicon_only": self.lexicon_only, "shipped": s(self.shipped),
                 "current": s(self.current), "candidate": s(self.candidate), "current_version": self.current_version,
                 "adopted": self.adopted, "reason": self.reason}
 
@@ -90,6 +102,9 @@ class LearnReport:
             lines.append(f"Held-back values, {self.version} (new): {self.candidate.text()}")
             if self.shipped is not None and self.current_version:
                 lines.append(f"Held-back values, shipped model: {self.shipped.text()}")
+        if self.lexicon_only and self.adopted:
+            lines.append(f"Names are now read with the lexicon of the ERM's patient master and the confirmed words; "
+                         f"the classifier is {self.current_version or 'the shipped model'} as before ({self.reason}).")
         verdict = f"{self.version} is now used for reading." if self.adopted else \
             f"Nothing changed: {self.reason}."
         lines.append(verdict)
@@ -101,6 +116,12 @@ def _usable(row: dict | None) -> dict | None:
     if row is None or row["base_model"] != icr.model_version() or not row["path"]:
         return None
     return row
+
+
+def master_mark(store: Store) -> str:
+    """Which patient master is loaded ("" if none): its file's hash and load time."""
+    row = next((r for r in store.erm_loads() if r["kind"] == "patients"), None)
+    return f"{row['sha256']}@{row['loaded_at']}" if row else ""
 
 
 def master_words(store: Store) -> list[str]:
@@ -147,15 +168,23 @@ def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_
         head = fit_head(x, y, groups, alphabet) if report.held_back >= min_held_back else None
         if head is not None:
             heads[alphabet] = head
-    lexicon = data.words + master_words(store)
-    letters = spelling.with_lexicon(lexicon) if lexicon and report.held_back >= min_held_back else None
-    candidate = Adaptation(version, base, heads, letters, len(lexicon))
-    report.lexicon = len(lexicon)
+    words = master_words(store)
+    report.master = master_mark(store)
+    lexicon = data.words + words
     current = load_active(store)
     active = _usable(repo.active_adaptation(store))
     report.current_version = active["version"] if active else ""
-    path = model = ""
-    if report.held_back < min_held_back:
+    report.lexicon_only = report.held_back < min_held_back and bool(words)
+    if report.lexicon_only:  # the master's names need no judging to be read with; the heads in use stay
+        heads = dict(current.heads) if current is not None else {}
+    letters = spelling.with_lexicon(lexicon) if lexicon and (report.held_back >= min_held_back or words) else None
+    candidate = Adaptation(version, base, heads, letters, len(lexicon))
+    report.lexicon = len(lexicon)
+    if report.lexicon_only:
+        report.reason = (f"only {report.held_back} reviewed value(s) on held-back pages; {min_held_back} needed to "
+                         "judge a refit")
+        report.adopted = True
+    elif report.held_back < min_held_back:
         report.reason = f"only {report.held_back} reviewed value(s) on held-back pages; {min_held_back} needed to judge"
     elif not heads and letters is None:
         report.reason = "too few reviewed cells to learn from (each head needs cells on several pages)"
@@ -164,20 +193,25 @@ def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_
         report.current, report.candidate = rv.score(held, current, policy), rv.score(held, candidate, policy)
         report.shipped = rv.score(held, None, policy) if current is not None else report.current
         report.adopted = report.current.beaten_by(report.candidate)
-        if report.adopted:
-            rel = Path(MODELS_DIR) / f"{version}.npz"
-            candidate.save(store.data_dir / rel)
-            path, model = str(rel), icr.model_version(store.data_dir / rel)
-        else:
+        if not report.adopted:
             report.reason = (f"{version} does not beat {report.current_version or 'the shipped model'} on the "
                              "held-back values (it must read fewer wrong and no more wrong auto values)")
+    path = model = ""
+    if report.adopted:
+        rel = Path(MODELS_DIR) / f"{version}.npz"
+        candidate.save(store.data_dir / rel)
+        path, model = str(rel), icr.model_version(store.data_dir / rel)
     repo.settle_adaptation(store, attempt, version, path, model, report.as_dict(), report.adopted, user)
     return report
 
 
 def due(store: Store, every: int = LEARN_EVERY) -> bool:
-    """Whether enough values were reviewed since the last learning run to learn again."""
-    return repo.reviews_since(store, repo.last_attempt_mark(store)) >= every
+    """Whether to learn again: enough values reviewed since the last run, or a patient master it has not seen."""
+    if repo.reviews_since(store, repo.last_attempt_mark(store)) >= every:
+        return True
+    mark = master_mark(store)
+    last = repo.last_attempt(store)
+    return bool(mark) and mark != (last["report"].get("master", "") if last else "")
 
 
 @contextmanager

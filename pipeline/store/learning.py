@@ -62,6 +62,12 @@ def last_attempt_mark(store: Store) -> int:
     return int(row["n"] or 0) if row else 0
 
 
+def last_attempt(store: Store) -> dict[str, Any] | None:
+    """The newest finished learning attempt, kept or not, with its report decoded (None if never)."""
+    row = store.db.one("SELECT * FROM adaptations WHERE state <> 'candidate' ORDER BY id DESC LIMIT 1")
+    return {**dict(row), "report": json.loads(row["report"] or "{}")} if row else None
+
+
 def add_adaptation(store: Store, base_model: str, audit_upto: int, user: str) -> int:
     """A new ``candidate`` row; returns its id (its version name follows from it)."""
     with store.tx() as c:

@@ -100,6 +100,9 @@ def load_file(kind: str, f: Any, skip_bad_rows: bool) -> None:
         text += "  \n" + "  \n".join(f"· {md(s)}" for s in lines[:10])
         if len(lines) > 10:
             text += f"  \n· … dan {len(lines) - 10} catatan lagi"
+    if kind == "patients" and common.learn_in_background(store):
+        text += ("  \nNama-nama pasien ini dipakai untuk membaca nama tulisan tangan: formulir yang belum "
+                 "selesai diperiksa dibaca ulang di latar belakang (beberapa menit).")
     common.flash("warning" if lines else "success", text)
 
 

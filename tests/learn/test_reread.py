@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline import reread, run
 from pipeline.cli import main as cli
-from pipeline.learn import adapter
+from pipeline.learn import adapter, hands
 from pipeline.recognize import icr
 from pipeline.store import Store, spotchecks
 from pipeline.store import learning as repo
 from pipeline.store import review as rv
+from susulan_tools.measure import read_truth
 
 USER = "perawat"
 
@@ -144,3 +147,47 @@ def test_learn_command_rereads_after_a_rollback(ingested: Path, capsys: pytest.C
     assert "shipped model" in out and "still under review again with " + icr.model_version() in out
     with Store.open(ingested) as store:
         assert repo.stale_pages(store, icr.model_version()) == []
+
+
+def test_a_patient_master_becomes_the_lexicon_names_are_read_with(ingested: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Loading the ERM's patients reads the names still under review again with their names as a lexicon.
+
+    The master knows the batch's names but none of their numbers (no record links to a patient),
+    so only the letter model can bring a name closer to what was written; no digit changes.
+    """
+    truth = read_truth(ingested.parent / "scans")
+    names = {(t["page_id"], t["record"]): t["fields"]["name"] for t in truth if t["fields"].get("name")}
+
+    def names_right(store: Store) -> int:
+        rows = store.db.q("SELECT f.final_value, f.record_no, p.page_key FROM fields f JOIN pages p "
+                          "ON p.id = f.page_id WHERE f.name = 'name'")
+        return sum(r["final_value"] == names.get((r["page_key"], r["record_no"] or 0)) for r in rows)
+
+    with Store.open(ingested) as store:
+        before, digits = names_right(store), _digit_values(store)
+        assert not hands.due(store)
+    master = tmp_path / "pasien.csv"
+    with master.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(["No. RM", "NIK", "Nama Pasien", "Tanggal Lahir", "Jenis Kelamin", "Desa"])
+        for i, name in enumerate(sorted(set(names.values()))):
+            w.writerow([f"{90000000 + i}", f"352905410190{i:04d}", name.title(), "01-01-1990", "Perempuan", "BLUTO"])
+    assert cli(["erm", "load-patients", str(master), "--profile", "generic", "--data-dir", str(ingested)]) == 0
+    err = capsys.readouterr().err
+    assert "0 linked to one patient" in err
+    assert "Names are now read with the lexicon of the ERM's patient master" in err
+    with Store.open(ingested) as store:
+        active = repo.active_adaptation(store)
+        assert active is not None and json.loads(active["report"])["lexicon_only"]
+        assert repo.stale_pages(store, active["model"]) == []  # every page under review was read again
+        assert names_right(store) > before
+        assert _digit_values(store) == digits  # the heads in use are kept: no digit is read otherwise
+        assert not hands.due(store)  # this master is learned from; rerunning changes nothing
+    assert cli(["learn", "--if-due", "--data-dir", str(ingested)]) == 0
+    assert "Nothing to do" in capsys.readouterr().out
+
+
+def _digit_values(store: Store) -> dict[int, tuple[str, str]]:
+    return {r["id"]: (r["final_value"], r["status"]) for r in store.db.q(
+        "SELECT id, final_value, status FROM fields WHERE kind IN ('digits', 'date', 'time')")}

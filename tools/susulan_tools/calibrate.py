@@ -3,8 +3,10 @@
 Uses only the ``calib`` handwriting split (digits and fonts never used in training
 nor in benchmarks). The pages are read, then checked against a patient master that knows
 their returning patients (:mod:`susulan_tools.master`), as at a clinic whose ERM is back:
-the values it decides calibrate the ``identity`` kind. Writes the thresholds as JSON to the
-path it is given (the format :mod:`pipeline.accept` reads: the committed
+the values it decides calibrate the ``identity`` kind, and its names become the letter
+model's lexicon (the pages are read again with it). A kind's threshold must hold both as
+first read without a master and as read again with its lexicon: the higher of the two.
+Writes the thresholds as JSON to the path it is given (the format :mod:`pipeline.accept` reads: the committed
 ``pipeline/recognize/models/calibration.json``, or a data dir's ``acceptance.json``)
 and the table as ``CALIBRATION.md`` beside it.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import forms
+from pipeline.export import rows
 from pipeline.models import IDENTITY_KIND
 from pipeline.store import Store
 from susulan_tools import master
@@ -145,25 +148,30 @@ def calibrate(pages: int, seed: int = CALIB_SEED, jobs: int | None = None) -> di
         raise RuntimeError("sample generation failed")
     run.ingest_paths([scans], data, jobs, spot_check=False)
     with Store.open(data) as store:  # as at a clinic: the ERM knows the returning patients (and many others)
+        first = rows.rows(store)
         print(master.load(store, read_truth(scans), work), flush=True)
-    return measure(scans, data, seed, pages)
+    return measure(scans, data, seed, pages, first)
 
 
-def measure(scans: Path, data: Path, seed: int, pages: int) -> dict[str, Any]:
-    """Calibration table and thresholds from an ingested sample set and its truth."""
-    from pipeline.export import rows
+def measure(scans: Path, data: Path, seed: int, pages: int,
+            without_master: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Calibration table and thresholds from an ingested sample set and its truth.
 
+    ``without_master``: the exported rows before the master was loaded; each kind's threshold
+    is then the higher of the one they need and the one the rows read with the master need.
+    """
     truth = read_truth(scans)
     with Store.open(data) as store:
         obs = observations(truth, rows.rows(store), decided_by_master(store))
         doubts = page_doubts(store)
+    plain = observations(truth, without_master) if without_master is not None else {}
     result: dict[str, Any] = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {},
                               "page": {"doubt_limit": doubt_limit(doubts), "pages": len(doubts),
                                        "doubt_median": round(float(np.median(doubts)), 4) if doubts else 0.0}}
     for kind, values in sorted(obs.items()):
         entry = {"n": len(values), "bands": bands(values)}
         if kind in CALIBRATED_KINDS:
-            entry["threshold"] = threshold(values)
+            entry["threshold"] = max(threshold(values), threshold(plain[kind]) if plain.get(kind) else 0.0)
         result["kinds"][kind] = entry
     return result
 

@@ -90,9 +90,12 @@ def write_master(truth: list[dict[str, Any]], path: Path, seed: int = 7, size: i
 
 def load(store: Any, truth: list[dict[str, Any]], work: Path, seed: int = 7) -> str:
     """Write the master for ``truth`` under ``work`` and load it into ``store`` (which checks the batch against it)."""
+    from pipeline import reread
     from pipeline.erm import master, profiles
 
     counts = write_master(truth, work / "pasien.csv", seed)
     report = master.load_patients(store, work / "pasien.csv", profiles.load("generic"), "bench")
+    _, again = reread.learn_if_due(store)  # as `susulan erm load-patients` does
+    read_again = f"; {again.text()}" if again is not None else ""
     return (f"patient master: {counts['patients']} patients, {counts['returning']} of them returning patients of "
-            f"the batch ({counts['spelt_otherwise']} spelt otherwise); {report.checked}")
+            f"the batch ({counts['spelt_otherwise']} spelt otherwise); {report.checked}{read_again}")
