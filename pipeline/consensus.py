@@ -22,7 +22,8 @@ only the values of the pages just read (or read again, :mod:`pipeline.reread`) a
 decided (a later batch never touches an earlier one), no support is taken across a change
 of visit date, and consensus alone never makes a value ``auto``: a value the other sheets
 changed stays for review, and one they confirm is ``auto`` only if every one of its own
-cells reads it as its best candidate.
+cells reads it as its best candidate and the other sheets point to it more than to any
+other value.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[s
 
     Consensus alone never accepts: a value is ``auto`` only if the posterior reaches the
     policy's threshold, the other sheets did not change it, and every one of its own cells
-    reads it as its best candidate (:func:`_cells_agree`). So a value the other sheets
-    changed, one between two days (``between_days``), one the reader spelt from a cell's
-    runner-up, and one on a page the shift check held stay for review.
+    reads it as its best candidate (:func:`_cells_agree`), and the other sheets point to it
+    more than to any other value (:func:`_against_most`). So a value the other sheets
+    changed, one they mostly contradict, one between two days (``between_days``), one the
+    reader spelt from a cell's runner-up, and one on a page the shift check held stay for review.
 
     On the calib writers (2,250 pages), of the values the other sheets confirmed whose cells
     agree but whose own reading stayed below the threshold, 2 of 3,864 were wrong (0.05 %);
@@ -101,10 +103,21 @@ def _decide(store: Store, row, own: str, conf: float, cells: list, prior: dict[s
     """
     own_chars = _date_chars(own) if _is_date(own) else "".join(c[0][0] for c in cells)
     best, p = boxed.posterior(cells, own, own_chars, _with_own(prior, name, own, own_chars), OTHER)
-    held = best != own or between_days or not _cells_agree(own, cells) or "held" in json.loads(row["detail"] or "{}")
+    held = best != own or between_days or not _cells_agree(own, cells) or _against_most(own, prior) or \
+        "held" in json.loads(row["detail"] or "{}")
     status = accept.status_for(KINDS[name], p, held=held, policy=policy)
     page = _revise(store, row, best, p, own, conf, status, why)
     return set() if page is None else {page}
+
+
+def _against_most(own: str, prior: dict[str, tuple[str, float]]) -> bool:
+    """Whether the other sheets (rows) point most to another value than ``own``.
+
+    Two rows of one hand that both write 7 like a 1 (``071``, ``072`` read ``011``, ``012``)
+    confirm each other; the rest of the sheet says 071 and 072: a person looks.
+    """
+    top = max(w for _, w in prior.values())
+    return own not in {v for v, (_, w) in prior.items() if w >= top * (1 - 1e-9)}
 
 
 def _cells_agree(own: str, cells: list) -> bool:

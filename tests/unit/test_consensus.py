@@ -222,3 +222,17 @@ def test_a_value_held_by_the_shift_check_stays_for_review(store):
     page = add_page(store, "pendaftaran", 9, [r], (0,))
     consensus.settle(store)
     assert field_row(store, page, "visit_date")["status"] == "review"
+
+
+def test_rows_that_confirm_each_other_against_the_rest_of_the_sheet_stay_for_review(store):
+    # one hand writes 7 like a 1: rows 6 and 7 (071, 072) read 011 and 012, surely, and support each other
+    rows = []
+    for r, q in enumerate(range(65, 74)):
+        chars = f"{q:03d}".replace("7", "1") if q in (71, 72) else f"{q:03d}"
+        rows.append(reading("queue_no", r, "digits", chars, cells_of(chars, sure=0.995)))
+    page = add_page(store, "antrean", 1, rows, tuple(range(9)))
+    consensus.settle(store, policy=Policy({"digits": 0.95}))
+    for r in (6, 7):
+        row = field_row(store, page, "queue_no", r)
+        assert (row["final_value"], row["status"]) == (f"01{r - 5}", "review")  # the cells stand; a person looks
+    assert field_row(store, page, "queue_no", 5)["status"] == "auto"  # 070: the rows point to it
