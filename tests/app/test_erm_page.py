@@ -13,6 +13,7 @@ from test_app_flows import button, logged_in, open_page, texts
 
 from pipeline.erm import api, ledger
 from pipeline.store import Store
+from review_app import common
 from tests.erm.conftest import World, build_world
 
 
@@ -68,6 +69,11 @@ def test_page_shows_loaded_files_and_plan_counts(app_env: Path) -> None:
     assert "152 baris dimuat dari **master.csv**" in texts(at)
     assert "muncul lebih dari sekali" in texts(at)  # the planted duplicate NIK, in Indonesian
     assert metrics(at)["Tambah ke ERM"] == "8"
+    # its names become the lexicon names are read with, learned by a process of its own (never the web server)
+    assert "dibaca ulang di latar belakang" in texts(at)
+    for proc in common._LEARNING:
+        assert proc.wait(timeout=300) == 0
+    assert "Names are now read with the lexicon of the ERM's patient master" in (app_env / common.LEARN_LOG).read_text()
 
 
 def test_decisions_change_the_plan_then_confirm_offers_downloads(app_env: Path,
