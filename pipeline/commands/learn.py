@@ -54,6 +54,8 @@ def listing(rows: list[dict], by_model: list[dict]) -> str:
             cur, new = rep.get("current"), rep.get("candidate")
             judged = f"{cur['wrong']}/{cur['values']} -> {new['wrong']}/{new['values']}" if cur and new else "-"
             note = "" if rep.get("adopted") else rep.get("reason", "")
+            if rep.get("lexicon_only") and rep.get("adopted"):
+                note = "letter model only: the patient master's names as lexicon (classifier heads kept)"
             if r["state"] == "candidate":
                 note = "not finished (interrupted, or still learning)"
             lines.append(f"{r['id']:<3} {r['version']:<11} {r['state']:<10} {r['created_at'][:19]:<26} "

@@ -186,6 +186,8 @@ def test_a_patient_master_becomes_the_lexicon_names_are_read_with(ingested: Path
         assert not hands.due(store)  # this master is learned from; rerunning changes nothing
     assert cli(["learn", "--if-due", "--data-dir", str(ingested)]) == 0
     assert "Nothing to do" in capsys.readouterr().out
+    assert cli(["learn", "--list", "--data-dir", str(ingested)]) == 0
+    assert "letter model only: the patient master's names as lexicon" in capsys.readouterr().out
 
 
 def _digit_values(store: Store) -> dict[int, tuple[str, str]]:
