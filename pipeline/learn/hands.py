@@ -206,12 +206,18 @@ def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_
 
 
 def due(store: Store, every: int = LEARN_EVERY) -> bool:
-    """Whether to learn again: enough values reviewed since the last run, or a patient master it has not seen."""
+    """Whether to learn again: enough values reviewed since the last run, or a master the last run did not see.
+
+    "Did not see": a patient master loaded since, or a new shipped model installed since (its
+    adaptation needs the master's lexicon again).
+    """
     if repo.reviews_since(store, repo.last_attempt_mark(store)) >= every:
         return True
     mark = master_mark(store)
+    if not mark:
+        return False
     last = repo.last_attempt(store)
-    return bool(mark) and mark != (last["report"].get("master", "") if last else "")
+    return last is None or last["report"].get("master", "") != mark or last["base_model"] != icr.model_version()
 
 
 @contextmanager

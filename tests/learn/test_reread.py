@@ -188,6 +188,16 @@ def test_a_patient_master_becomes_the_lexicon_names_are_read_with(ingested: Path
     assert "Nothing to do" in capsys.readouterr().out
     assert cli(["learn", "--list", "--data-dir", str(ingested)]) == 0
     assert "letter model only: the patient master's names as lexicon" in capsys.readouterr().out
+    # a new shipped model is installed: the adaptation no longer fits it, the master's lexicon is applied again
+    with Store.open(ingested) as store:
+        with store.tx() as c:
+            c.execute("UPDATE adaptations SET base_model = 'icr-older'")
+        assert hands.reading_model(store) == icr.MODEL_PATH and hands.due(store)
+    assert cli(["learn", "--if-due", "--data-dir", str(ingested), "--jobs", "1"]) == 0
+    with Store.open(ingested) as store:
+        active = repo.active_adaptation(store)
+        assert active is not None and active["base_model"] == icr.model_version()
+        assert json.loads(active["report"])["lexicon_only"] and not hands.due(store)
 
 
 def _digit_values(store: Store) -> dict[int, tuple[str, str]]:
