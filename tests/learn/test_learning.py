@@ -227,7 +227,8 @@ def test_one_learning_run_at_a_time(clinic: Store, capsys: pytest.CaptureFixture
     assert hands.maybe_learn(clinic, every=1) is not None
 
 
-def test_review_app_learns_in_the_background_once_enough_values_are_reviewed(tmp_path: Path) -> None:
+def test_review_app_learns_in_the_background_once_enough_values_are_reviewed(tmp_path: Path, backend: str | None
+                                                                            ) -> None:
     from review_app import common
 
     data = tmp_path / "data"
