@@ -177,7 +177,8 @@ def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_
     report.lexicon_only = report.held_back < min_held_back and bool(words)
     if report.lexicon_only:  # the master's names need no judging to be read with; the heads in use stay
         heads = dict(current.heads) if current is not None else {}
-    letters = spelling.with_lexicon(lexicon) if lexicon and (report.held_back >= min_held_back or words) else None
+    wanted = report.held_back >= min_held_back or report.lexicon_only
+    letters = spelling.with_lexicon(lexicon) if lexicon and wanted else None
     candidate = Adaptation(version, base, heads, letters, len(lexicon))
     report.lexicon = len(lexicon)
     if report.lexicon_only:
@@ -211,12 +212,12 @@ def due(store: Store, every: int = LEARN_EVERY) -> bool:
     "Did not see": a patient master loaded since, or a new shipped model installed since (its
     adaptation needs the master's lexicon again).
     """
-    if repo.reviews_since(store, repo.last_attempt_mark(store)) >= every:
+    last = repo.last_attempt(store)
+    if repo.reviews_since(store, last["audit_upto"] if last else 0) >= every:
         return True
     mark = master_mark(store)
     if not mark:
         return False
-    last = repo.last_attempt(store)
     return last is None or last["report"].get("master", "") != mark or last["base_model"] != icr.model_version()
 
 

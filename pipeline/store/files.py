@@ -295,7 +295,6 @@ class FilesRepo:
                          "WHERE p.status NOT IN ('done', 'discarded', 'pending', 'reading') ORDER BY p.id")
 
 
-
 def _ago(seconds: float) -> str:
     """The time ``seconds`` ago in the format of :func:`now` (comparable as text)."""
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")

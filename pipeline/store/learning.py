@@ -52,18 +52,13 @@ def reviews_since(store: Store, mark: int) -> int:
     return int(row["n"]) if row else 0
 
 
-def last_attempt_mark(store: Store) -> int:
-    """The review mark of the newest finished learning attempt, kept or not (0 if never).
-
-    An attempt still a ``candidate`` was interrupted (learning runs one at a time, under the
-    data dir's lock): it does not count, so the next trigger learns again.
-    """
-    row = store.db.one("SELECT MAX(audit_upto) AS n FROM adaptations WHERE state <> 'candidate'")
-    return int(row["n"] or 0) if row else 0
-
-
 def last_attempt(store: Store) -> dict[str, Any] | None:
-    """The newest finished learning attempt, kept or not, with its report decoded (None if never)."""
+    """The newest finished learning attempt, kept or not, with its report decoded (None if never).
+
+    Its ``audit_upto`` is how far learning has seen the reviews. An attempt still a ``candidate``
+    was interrupted (learning runs one at a time, under the data dir's lock): it does not count,
+    so the next trigger learns again.
+    """
     row = store.db.one("SELECT * FROM adaptations WHERE state <> 'candidate' ORDER BY id DESC LIMIT 1")
     return {**dict(row), "report": json.loads(row["report"] or "{}")} if row else None
 
