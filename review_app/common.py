@@ -50,7 +50,7 @@ _STYLE = """<style>
   content: "Pilih berkas"; font-size: .95rem; }
 [data-testid="stFileUploaderDropzoneInstructions"] > div > span { font-size: 0; }
 [data-testid="stFileUploaderDropzoneInstructions"] > div > span::after {
-  content: "atau seret ke sini · PDF, TIFF, JPEG, PNG, WEBP, HEIC · paling besar 1 GB per berkas"; font-size: .9rem; }
+  content: "atau seret ke sini · paling besar 1 GB per berkas"; font-size: .9rem; }
 [data-testid="stElementToolbar"] { display: none; }
 .st-key-who { position: fixed; top: .55rem; right: 1.2rem; left: auto; width: auto !important; z-index: 1000100;
   gap: .6rem; }
