@@ -22,9 +22,11 @@ Thresholds come, in this order (later wins):
    which only ever tighten.
 
 The file format is the calibration's: ``{"kinds": {"digits": {"threshold": 0.95}, ...},
-"batches": {"12": {"digits": {"threshold": 0.99}}}, "page": {"doubt_limit": 0.12}}``; other
-keys are ignored. ``page.doubt_limit`` is the shift check: a page whose handwriting the reader
-is much less sure of than of any calibration page (:func:`page_doubt`) goes to review whole.
+"batches": {"12": {"digits": {"threshold": 0.99}}}, "page": {"doubt_limits": {"digits": 0.05,
+"letters": 0.12}}}``; other keys are ignored. ``page.doubt_limits`` is the shift check, per head of
+the comb-box classifier: on a page whose digits (or capitals) the reader is much less sure of than
+of nearly any calibration page (:func:`page_doubt`), every value read by that head goes to review.
+An older single ``page.doubt_limit`` holds for both heads.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from pipeline.models import HEADS
 
 AUTO = "auto"
 REVIEW = "review"
@@ -59,13 +63,14 @@ class Policy:
     thresholds: Mapping[str, float]
     batches: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
     source: tuple[str, ...] = ()
-    page_doubt: float = NEVER
-    """A page whose written comb cells are less sure than this on average (:func:`page_doubt`) looks
-    unlike the handwriting the reader was calibrated on: none of its handwriting is ``auto``."""
+    doubt_limits: Mapping[str, float] = field(default_factory=dict)
+    """Per classifier head (:data:`pipeline.models.HEADS`): a page whose written cells of that head are
+    less sure than this on average (:func:`page_doubt`) looks unlike the handwriting the reader was
+    calibrated on, and none of the values that head read on it is ``auto``. No limit: never held."""
 
-    def unlike_seen(self, doubt: float) -> bool:
-        """Whether a page with this :func:`page_doubt` is held back for review as a whole."""
-        return doubt > self.page_doubt
+    def unlike_seen(self, doubt: float, head: str) -> bool:
+        """Whether the values ``head`` read on a page whose cells of that head have this :func:`page_doubt` are held."""
+        return doubt > self.doubt_limits.get(head, NEVER)
 
     def threshold(self, kind: str, batch: int | None = None) -> float:
         """Confidence from which a value of ``kind`` is ``auto`` (a batch's own threshold only tightens)."""
@@ -95,8 +100,12 @@ class Policy:
         kinds = {**self.thresholds, **_kinds(data.get("kinds", {}))}
         batches = {**self.batches, **{int(b): _kinds(k) for b, k in data.get("batches", {}).items()}}
         page = data.get("page", {})
-        doubt = float(page["doubt_limit"]) if isinstance(page, Mapping) and "doubt_limit" in page else self.page_doubt
-        return Policy(kinds, batches, (*self.source, source), doubt)
+        limits = dict(self.doubt_limits)
+        if isinstance(page, Mapping):
+            if "doubt_limit" in page:  # one limit for both heads (calibrations before 2026-12)
+                limits = {head: float(page["doubt_limit"]) for head in HEADS}
+            limits.update({head: float(v) for head, v in page.get("doubt_limits", {}).items()})
+        return Policy(kinds, batches, (*self.source, source), limits)
 
 
 def _kinds(data: Mapping[str, Any]) -> dict[str, float]:

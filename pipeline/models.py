@@ -12,6 +12,10 @@ Box = tuple[float, float, float, float]
 
 FIELD_KINDS = ("digits", "date", "time", "letters", "choice", "text")
 BOXED_KINDS = ("digits", "date", "time", "letters")
+HEADS = {"digits": ("digits", "date", "time"), "letters": ("letters",)}
+"""The comb-box classifier's two heads and the field kinds each reads."""
+HEAD_OF = {kind: head for head, kinds in HEADS.items() for kind in kinds}
+"""Field kind -> the classifier head that reads its cells."""
 LEXICON_KIND = "lexicon"
 """Acceptance kind of a letters field read against a closed list (an exact official desa name): calibrated
 apart from open letters (names, addresses), which are far less sure at the same confidence."""

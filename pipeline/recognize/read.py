@@ -15,7 +15,17 @@ import numpy as np
 from pipeline import accept, extract, forms, regions, validate
 from pipeline._exec import tesseract
 from pipeline.accept import Policy
-from pipeline.models import BOXED_KINDS, LEXICON_KIND, FieldDef, FieldImage, FormDefinition, Issue, Reading
+from pipeline.models import (
+    BOXED_KINDS,
+    HEAD_OF,
+    HEADS,
+    LEXICON_KIND,
+    FieldDef,
+    FieldImage,
+    FormDefinition,
+    Issue,
+    Reading,
+)
 from pipeline.recognize import boxed, icr, omr
 
 
@@ -49,7 +59,7 @@ def read_boxes(page: np.ndarray, fields: list[FieldDef], policy: Policy | None =
     """Comb-box fields: all cells of the page classified in two batches (digits, letters) by ``model``."""
     out = {}
     letters = icr.letter_model(model)
-    for alphabet, kinds in (("digits", ("digits", "date", "time")), ("letters", ("letters",))):
+    for alphabet, kinds in HEADS.items():
         chosen = [f for f in fields if f.kind in kinds]
         crops = [c for f in chosen for c in extract.cell_crops(page, f)]
         cells = icr.read_cells(crops, alphabet, model=model)
@@ -160,12 +170,14 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
                             str(form.site.get("kecamatan_code", "")), policy,
                             {f.role: f.key for f in fields if f.role in ("nik", "birth_date", "sex")})
-    doubt = accept.page_doubt([c.confidence for _, cells in boxes.values() for c in cells if c.char != icr.BLANK])
-    unlike = (policy or accept.shipped()).unlike_seen(doubt)
+    kinds = {f.key: f.kind for f in fields}
+    doubts = {head: accept.page_doubt([c.confidence for k, (_, cells) in boxes.items() if HEAD_OF[kinds[k]] == head
+                                       for c in cells if c.char != icr.BLANK]) for head in HEADS}
     for key in boxes:
-        r = readings[key]
-        readings[key] = hold_unlike(r, doubt) if unlike else \
-            replace(r, detail={**r.detail, "page_doubt": round(doubt, 4)})
+        r, head = readings[key], HEAD_OF[kinds[key]]
+        unlike = (policy or accept.shipped()).unlike_seen(doubts[head], head)
+        readings[key] = hold_unlike(r, doubts[head], head) if unlike else \
+            replace(r, detail={**r.detail, "page_doubt": round(doubts[head], 4)})
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
@@ -176,14 +188,18 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
                       extract.signature(ink, form))
 
 
-UNLIKE_NOTE = "tulisan di lembar ini tidak mirip tulisan yang dikenal mesin: periksa semua"
-"""Review note of a page held back by the shift check (:meth:`pipeline.accept.Policy.unlike_seen`)."""
+UNLIKE_NOTES = {
+    "digits": "angka tulisan tangan di lembar ini tidak mirip tulisan yang dikenal mesin: periksa semua angkanya",
+    "letters": "huruf tulisan tangan di lembar ini tidak mirip tulisan yang dikenal mesin: periksa semua hurufnya",
+}
+"""Review note, per classifier head, of the values a page's shift check held back
+(:meth:`pipeline.accept.Policy.unlike_seen`)."""
 
 
-def hold_unlike(r: Reading, doubt: float) -> Reading:
-    """A handwriting reading of a page unlike what the reader knows: for review, and says why."""
+def hold_unlike(r: Reading, doubt: float, head: str) -> Reading:
+    """A value on a page whose cells read by ``head`` look unlike what the reader knows: for review, saying why."""
     return replace(r, status=accept.REVIEW, detail={**r.detail, "page_doubt": round(doubt, 4), "held": "page",
-                                                    "note": UNLIKE_NOTE})
+                                                    "note": UNLIKE_NOTES[head]})
 
 
 def record_issues(form: FormDefinition, readings: list[Reading], records: tuple[int, ...]

@@ -75,23 +75,32 @@ def test_tool_commands_say_what_to_install_when_tools_are_absent(argv, tmp_path)
     assert not (tmp_path / "x").exists()
 
 
-def test_page_doubt_and_the_shift_check(tmp_path):
+def test_page_doubt_and_the_shift_check_per_head(tmp_path):
     assert accept.page_doubt([]) == 0.0
     assert accept.page_doubt([1.0, 0.8, 0.9]) == pytest.approx(0.1)
+    (tmp_path / "acceptance.json").write_text(json.dumps({"page": {"doubt_limits": {"digits": 0.05,
+                                                                                    "letters": 0.12}}}))
+    p = accept.for_data_dir(tmp_path)
+    assert p.unlike_seen(0.051, "digits") and not p.unlike_seen(0.05, "digits")
+    assert not p.unlike_seen(0.1, "letters") and p.unlike_seen(0.121, "letters")
+    assert not Policy({}).unlike_seen(0.99, "digits")  # no limit calibrated: no page is held back
+
+
+def test_an_older_single_doubt_limit_holds_for_both_heads(tmp_path):
     (tmp_path / "acceptance.json").write_text(json.dumps({"page": {"doubt_limit": 0.08}}))
     p = accept.for_data_dir(tmp_path)
-    assert p.unlike_seen(0.081) and not p.unlike_seen(0.08)
-    assert not Policy({}).unlike_seen(0.99)  # no limit calibrated: no page is held back
+    assert all(p.unlike_seen(0.081, h) and not p.unlike_seen(0.08, h) for h in ("digits", "letters"))
 
 
-def test_a_page_unlike_the_known_hands_is_held_whole():
+def test_a_page_unlike_the_known_hands_is_held_by_head():
     from pipeline.models import Reading
     from pipeline.recognize import read
 
     r = Reading("nik", 0, "digits", "3529", 0.999, "auto", "icr", (), {"cells": []})
-    held = read.hold_unlike(r, 0.2)
+    held = read.hold_unlike(r, 0.2, "digits")
     assert held.status == "review" and held.value == "3529" and held.detail["held"] == "page"
-    assert "tidak mirip" in held.detail["note"]
+    assert "angka" in held.detail["note"] and "tidak mirip" in held.detail["note"]
+    assert "huruf" in read.hold_unlike(r, 0.2, "letters").detail["note"]
 
 
 def test_a_village_from_the_official_list_is_judged_apart_from_open_letters():

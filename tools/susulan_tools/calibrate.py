@@ -166,8 +166,10 @@ def measure(scans: Path, data: Path, seed: int, pages: int,
         doubts = page_doubts(store)
     plain = observations(truth, without_master) if without_master is not None else {}
     result: dict[str, Any] = {"seed": seed, "pages": pages, "max_auto_error": MAX_AUTO_ERROR, "kinds": {},
-                              "page": {"doubt_limit": doubt_limit(doubts), "pages": len(doubts),
-                                       "doubt_median": round(float(np.median(doubts)), 4) if doubts else 0.0}}
+                              "page": {"doubt_limits": {h: doubt_limit(d) for h, d in doubts.items()},
+                                       "pages": {h: len(d) for h, d in doubts.items()},
+                                       "doubt_medians": {h: round(float(np.median(d)), 4) if d else 0.0
+                                                         for h, d in doubts.items()}}}
     for kind, values in sorted(obs.items()):
         entry = {"n": len(values), "bands": bands(values)}
         if kind in CALIBRATED_KINDS:
@@ -196,8 +198,11 @@ def table(result: dict[str, Any]) -> str:
     lines += [f"| {kind} | {k['threshold']:.4f} |" for kind, k in result["kinds"].items() if "threshold" in k]
     page = result.get("page", {})
     if page:
-        lines += ["", f"Shift check: a page whose written comb cells have a mean doubt (1 - p of the best "
-                  f"candidate) above {page['doubt_limit']:.4f} (the {DOUBT_QUANTILE:.0%} quantile of "
-                  f"{page['pages']} calib pages; median {page['doubt_median']:.4f}) goes to review whole."]
+        lines += ["", "Shift check, per head of the classifier: on a page whose written cells of that head have a "
+                  "mean doubt (1 - p of the best candidate) above the limit, every value that head read goes to "
+                  "review.", "", f"| head | limit (the {DOUBT_QUANTILE:.0%} quantile of the calib pages) | pages | "
+                  "median |", "|---|---|---|---|"]
+        lines += [f"| {head} | {limit:.4f} | {page['pages'][head]} | {page['doubt_medians'][head]:.4f} |"
+                  for head, limit in page["doubt_limits"].items()]
     return "\n".join(lines)
 

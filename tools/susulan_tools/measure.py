@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline import forms
 from pipeline.learn import identity
-from pipeline.models import BOXED_KINDS, IDENTITY_KIND
+from pipeline.models import BOXED_KINDS, HEAD_OF, HEADS, IDENTITY_KIND
 
 
 def upper_bound(wrong: int, n: int, confidence: float = 0.95) -> float:
@@ -36,16 +36,24 @@ def upper_bound(wrong: int, n: int, confidence: float = 0.95) -> float:
     return hi
 
 
-def page_doubts(store: Any) -> list[float]:
-    """The :func:`pipeline.accept.page_doubt` of every read page (kept in its comb-box values' detail)."""
-    seen: dict[int, float] = {}
+def page_doubts(store: Any) -> dict[str, list[float]]:
+    """Per classifier head, the :func:`pipeline.accept.page_doubt` of every read page with cells of that head.
+
+    Kept in the detail of every comb-box value (the doubt of its own head's cells on its page).
+    """
+    seen: dict[str, dict[int, float]] = {head: {} for head in HEADS}
     for name, kind in sorted({(f.name, f.kind) for form in forms.load_all() for f in form.fields
                               if f.kind in BOXED_KINDS}):
         for r in store.machine_fields(name, kind):
             doubt = json.loads(r["detail"] or "{}").get("page_doubt")
             if doubt is not None:
-                seen[r["page_id"]] = float(doubt)
-    return list(seen.values())
+                seen[HEAD_OF[kind]][r["page_id"]] = float(doubt)
+    return {head: list(pages.values()) for head, pages in seen.items()}
+
+
+def held_pages(store: Any, limits: dict[str, float]) -> dict[str, int]:
+    """Per classifier head, the pages whose cells of that head the shift check holds (``limits``: per head)."""
+    return {head: sum(d > limits.get(head, 1.1) for d in doubts) for head, doubts in page_doubts(store).items()}
 
 
 def read_truth(scans: Path) -> list[dict[str, Any]]:
