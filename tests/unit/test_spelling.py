@@ -7,7 +7,7 @@ import numpy as np
 from pipeline.recognize import spelling
 
 
-def test_committed_table_is_the_one_built_from_the_region_list():
+def test_committed_table_is_the_one_built_from_the_region_and_name_lists():
     with np.load(spelling.TABLE_PATH) as z:
         committed = z["log_p"]
     assert np.allclose(committed, spelling.build_table())
@@ -27,10 +27,27 @@ def test_decode_fixes_a_cell_the_classifier_was_unsure_of():
     assert 0.5 < conf < 1
 
 
-def test_decode_keeps_a_sure_reading_even_if_unusual():
-    cells = [[(c, 0.999), ("A", 0.001)] for c in "XQZ"] + [[(" ", 0.999), ("A", 0.001)]]
-    chars, _ = spelling.decode(cells)
-    assert "".join(chars) == "XQZ "
+def test_decode_keeps_sure_readings_even_if_unusual():
+    for text in ("ABD RAHMAN", "HJ SITI", "JL RAYA", "NY SUMIATI", "MOH HOLIQ", "DZAKI"):  # abbreviations on forms
+        cells = [[(c, 0.999), ("A" if c != "A" else "E", 0.001)] if c != " " else [(" ", 0.999), ("I", 0.001)]
+                 for c in text + " "]
+        chars, _ = spelling.decode(cells)
+        assert "".join(chars) == text + " "
+
+
+def test_names_are_likelier_with_the_person_name_words():
+    regions_only = spelling._log_p(spelling.region_words())
+    names = spelling._table()
+    assert len(spelling.person_words()) > 800 and "SITI" in spelling.person_words()
+    for word, misread in (("SALSABILA", "SALSABTLA"), ("WAHYUNI", "WAHVUNI")):
+        margin = [sum(t[spelling._IN[a], spelling._IN[b], spelling._OUT[c]] for a, b, c in _trigrams(w))
+                  for t in (regions_only, names) for w in (word, misread)]
+        assert margin[2] - margin[3] > margin[0] - margin[1]  # the name words widen the gap to the misread
+
+
+def _trigrams(word: str) -> list[tuple[str, str, str]]:
+    s = spelling.START * 2 + word + spelling.END
+    return [(s[i], s[i + 1], s[i + 2]) for i in range(len(s) - 2)]
 
 
 def test_confidence_is_a_probability_and_empty_field_is_sure():
