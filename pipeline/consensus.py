@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from pipeline import accept, forms, validate
 from pipeline.accept import Policy
 from pipeline.models import CONSENSUS_KEY
 from pipeline.recognize import boxed
-from pipeline.store import HUMAN_STATUSES, Store
+from pipeline.store import HUMAN_STATUSES, Store, spotchecks
 from pipeline.store.review import revalidate
 
 KINDS = {"visit_date": "date", "queue_no": "digits", "arrival_time": "time"}
@@ -170,19 +170,21 @@ def _by_batch(rows: list) -> list[list]:
     return list(groups.values())
 
 
-def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
+def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Policy | None = None,
+                       held: Set[int] = frozenset()) -> set[int]:
     """Visit dates weighted by nearness in scan order, within one batch; returns pages changed.
 
     Only sheets on pages in ``around`` (all when None; the ingest passes the pages of
     batches not finished yet) are decided, and only sheets of the same batch support them,
     up to the nearest change of date on each side (:func:`_same_day_support`). A sheet
-    between two days is decided by its own cells and then never ``auto``.
+    between two days is decided by its own cells and then never ``auto``. Values in ``held`` (waiting
+    for a spot check) are left as they are.
     """
     touched = set()
     for rows in _by_batch([(r, *_original(r)) for r in _hinted_fields(store, "visit_date", "same_day")]):
         sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
         for i, (r, own, conf, cells, human) in enumerate(rows):
-            if (around is not None and r["page_id"] not in around) or human or len(cells) != 8:
+            if (around is not None and r["page_id"] not in around) or human or r["id"] in held or len(cells) != 8:
                 continue
             near = _same_day_support(sure, i)
             count = Counter(d for d, _ in near)
@@ -221,15 +223,16 @@ def _sheet_rows(store: Store, role: str, around: set[int] | None) -> list[list[t
     return list(by_page.values())
 
 
-def settle_queue_numbers(store: Store, around: set[int] | None = None, policy: Policy | None = None) -> set[int]:
-    """Queue numbers down each queue sheet (of ``around``, all when None); returns the ids of pages changed."""
+def settle_queue_numbers(store: Store, around: set[int] | None = None, policy: Policy | None = None,
+                         held: Set[int] = frozenset()) -> set[int]:
+    """Queue numbers down each queue sheet (of ``around``, all when None; not ``held``); returns pages changed."""
     touched = set()
     for rows in _sheet_rows(store, "queue_no", around):
         sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows if conf >= SURE and own.isdigit()}
         for r, own, conf, cells, human in rows:
             implied = Counter(q + r["record_no"] - j for j, q in sure.items() if j != r["record_no"])
             implied = Counter({q: n for q, n in implied.items() if 0 < q < 10 ** len(cells)})
-            if human or not cells or not implied:
+            if human or r["id"] in held or not cells or not implied:
                 continue
             total = sum(implied.values())
             prior = {str(q).zfill(len(cells)): (str(q).zfill(len(cells)), (1 - OTHER) * n / total)
@@ -247,10 +250,10 @@ def _minutes(value: str) -> int | None:
 
 
 def settle_arrival_times(store: Store, around: set[int] | None = None, widest: int = MAX_GAP_MIN,
-                         policy: Policy | None = None) -> set[int]:
+                         policy: Policy | None = None, held: Set[int] = frozenset()) -> set[int]:
     """Arrival times down each queue sheet lie between the sure times above and below; returns pages changed.
 
-    Only sheets in ``around`` (all when None).
+    Only sheets in ``around`` (all when None), and not the values in ``held``.
     """
     touched = set()
     for rows in _sheet_rows(store, "arrival_time", around):
@@ -260,7 +263,7 @@ def settle_arrival_times(store: Store, around: set[int] | None = None, widest: i
             me = r["record_no"]
             above = [m for j, m in sure.items() if j < me]
             below = [m for j, m in sure.items() if j > me]
-            if human or len(cells) != 4 or not above or not below:
+            if human or r["id"] in held or len(cells) != 4 or not above or not below:
                 continue
             lo, hi = max(above), min(below)
             if not 0 <= hi - lo <= widest:
@@ -277,12 +280,14 @@ def settle(store: Store, around: set[int] | None = None, policy: Policy | None =
 
     Only values on or near the pages ``around`` (all when None) are decided, under the
     acceptance ``policy`` (default: the data dir's). As at reading time, a value that
-    breaks a blocking rule is never ``auto``.
+    breaks a blocking rule is never ``auto``. A value waiting for a spot check stays as a person
+    will see it.
     """
     policy = policy or accept.for_data_dir(store.data_dir)
     before = _corrections(store)
-    pages = settle_visit_dates(store, around, policy) | settle_queue_numbers(store, around, policy) | \
-        settle_arrival_times(store, around, policy=policy)
+    held = spotchecks.pending(store)
+    pages = settle_visit_dates(store, around, policy, held) | settle_queue_numbers(store, around, policy, held) | \
+        settle_arrival_times(store, around, policy=policy, held=held)
     recheck(store, pages)
     return _corrections(store) - before
 

@@ -94,6 +94,19 @@ def test_a_persons_correction_is_never_overwritten(store):
     assert field_row(store, bad, "visit_date")["final_value"] == "2025-10-29"
 
 
+def test_a_value_waiting_for_a_spot_check_is_left_as_a_person_will_see_it(store):
+    from pipeline.store import spotchecks
+
+    for serial in range(1, 5):
+        visit(store, serial, cells_of("30102025"), "2025-10-30")
+    bad = visit(store, 9, cells_of("80102025", unsure={0: [("8", 0.55), ("3", 0.40), ("9", 0.05)]}), "2025-10-80")
+    row = field_row(store, bad, "visit_date")
+    assert spotchecks.put_before_a_person(store, [{**dict(row), "batch_id": store.batch, "kind": "date"}]) == 1
+    before = dict(field_row(store, bad, "visit_date"))
+    assert consensus.settle(store) == 0
+    assert dict(field_row(store, bad, "visit_date")) == before
+
+
 def test_rerun_is_stable(store):
     for serial in range(1, 5):
         visit(store, serial, cells_of("30102025"), "2025-10-30")
