@@ -149,12 +149,23 @@ def load_active(store: Store) -> Adaptation | None:
     return Adaptation.load(path) if path is not None else None
 
 
-def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_BACK) -> LearnReport:
-    """Fit a new adaptation on the reviewed values and use it only if it beats the one in use."""
-    mark = repo.review_mark(store)
+def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_BACK,
+          every: int = LEARN_EVERY) -> LearnReport:
+    """Fit a new adaptation on the reviewed values and use it only if it beats the one in use.
+
+    An attempt that only takes a new patient master's names as lexicon (too few held-back values
+    to judge a refit) while fewer than ``every`` values were reviewed since the last attempt does
+    not count those reviews as seen: the refit they are waiting for comes as soon as it would have.
+    """
     data = rv.gather(store)
     report = LearnReport(values=len(data.values), training_values=len(data.training), skipped=data.skipped,
                          held_back=len(data.held_back))
+    words = master_words(store)
+    report.lexicon_only = report.held_back < min_held_back and bool(words)
+    mark, last = repo.review_mark(store), repo.last_attempt(store)
+    seen = last["audit_upto"] if last else 0
+    if report.lexicon_only and repo.reviews_since(store, seen) < every:
+        mark = seen
     base = icr.model_version()
     attempt = repo.add_adaptation(store, base, mark, user)
     version = f"adapt-{attempt:04d}"
@@ -168,13 +179,11 @@ def learn(store: Store, user: str = MACHINE_USER, min_held_back: int = MIN_HELD_
         head = fit_head(x, y, groups, alphabet) if report.held_back >= min_held_back else None
         if head is not None:
             heads[alphabet] = head
-    words = master_words(store)
     report.master = master_mark(store)
     lexicon = data.words + words
     current = load_active(store)
     active = _usable(repo.active_adaptation(store))
     report.current_version = active["version"] if active else ""
-    report.lexicon_only = report.held_back < min_held_back and bool(words)
     if report.lexicon_only:  # the master's names need no judging to be read with; the heads in use stay
         heads = dict(current.heads) if current is not None else {}
     wanted = report.held_back >= min_held_back or report.lexicon_only
@@ -241,7 +250,7 @@ def maybe_learn(store: Store, every: int = LEARN_EVERY) -> LearnReport | None:
     if not due(store, every):
         return None
     with one_at_a_time(store) as mine:
-        return learn(store) if mine and due(store, every) else None
+        return learn(store, every=every) if mine and due(store, every) else None
 
 
 def rollback(store: Store, user: str, to: int | None = None) -> str:

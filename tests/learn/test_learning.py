@@ -135,6 +135,20 @@ def test_learning_is_due_after_enough_new_reviews(clinic: Store) -> None:
     assert not hands.due(clinic, every=1)  # nothing reviewed since that attempt
 
 
+def test_taking_a_masters_names_does_not_delay_the_next_refit(clinic: Store, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    reviewed = len(clinic.q("SELECT id FROM audit WHERE action IN ('set', 'confirm')"))
+    monkeypatch.setattr(hands, "master_words", lambda store: ["SITI AMINAH", "BLUTO"])
+    monkeypatch.setattr(hands, "master_mark", lambda store: "f00d@2026-12-01T01:00:00")
+    assert hands.due(clinic, every=reviewed + 1)  # a master not learned from yet
+    report = hands.learn(clinic, min_held_back=10**6, every=reviewed + 1)
+    assert report.lexicon_only and report.adopted
+    assert not hands.due(clinic, every=reviewed + 1)
+    assert hands.due(clinic, every=reviewed)  # the reviews before it still count towards the next refit
+    report = hands.learn(clinic, min_held_back=10**6, every=reviewed)  # the refit they triggered
+    assert report.lexicon_only and not hands.due(clinic, every=1)  # now they are seen: no run after every approval
+
+
 def test_cli_learn_list_and_rollback(clinic: Store, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(clinic.data_dir)
     assert cli(["learn", "--data-dir", data]) == 0
