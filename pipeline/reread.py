@@ -64,19 +64,24 @@ class RereadReport:
         return out + "."
 
 
-def learn_if_due(store: Store, jobs: int | None = None) -> tuple[hands.LearnReport | None, RereadReport | None]:
+def learn_if_due(store: Store, jobs: int | None = None, spot_check: bool = True
+                 ) -> tuple[hands.LearnReport | None, RereadReport | None]:
     """The automatic trigger: learn if due, and read the pages under review again when a new model is adopted.
 
     Due (:func:`pipeline.learn.hands.due`): enough values reviewed since the last run, or a
-    patient master whose names are not yet in the lexicon.
+    patient master whose names are not yet in the lexicon. ``spot_check``: see :func:`reread`.
     """
     learned = hands.maybe_learn(store)
-    return learned, reread(store, jobs) if learned is not None and learned.adopted else None
+    return learned, reread(store, jobs, spot_check=spot_check) if learned is not None and learned.adopted else None
 
 
-def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int], None] | None = None
-           ) -> RereadReport:
-    """Read again the pages under review that another model read; returns what changed."""
+def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+           spot_check: bool = True) -> RereadReport:
+    """Read again the pages under review that another model read; returns what changed.
+
+    ``spot_check``: put a random sample of the values it made ``auto`` before a person (off only
+    where the reader alone is measured: the benchmark and the calibration).
+    """
     start = time.perf_counter()
     model = hands.reading_model(store)
     version = icr.model_version(model)
@@ -109,7 +114,7 @@ def reread(store: Store, jobs: int | None = None, progress: Callable[[int, int],
     identity.check(store, around, policy)
     after = {r["id"] for r in spotchecks.auto_values(store, around)}
     report.values, report.auto_after = len(read), repo.count_auto(store, read)
-    report.spot_checked = spotcheck.sample(store, around, only=after - before)
+    report.spot_checked = spotcheck.sample(store, around, only=after - before) if spot_check else 0
     report.seconds = time.perf_counter() - start
     return report
 

@@ -308,7 +308,7 @@ def ingest_paths(paths: list[Path], data_dir: Path, jobs: int | None = None, use
             adopted = store.adopt_dead_runs(batch)
             summary.resumed = len(adopted)
             if learn:  # a new model reads the stack still under review, too
-                summary.learned, summary.reread = reread.learn_if_due(store, jobs)
+                summary.learned, summary.reread = reread.learn_if_due(store, jobs, spot_check)
             register_files(store, found.files, batch, summary)
             run_pages(store, store.claim_pages(batch), jobs or os.cpu_count() or 1, summary, progress, claim=batch)
             around = store.pages_of_batches([batch, *adopted])
