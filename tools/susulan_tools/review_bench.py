@@ -37,7 +37,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 KEY_S, POINT_S, MENTAL_S = 0.28, 1.1, 1.35
 REVIEW_BENCH_SEED = 1212
@@ -47,7 +50,7 @@ LEARNED_PAGES = 60
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 USER, PASSWORD = "klerk", "bench-kata-sandi-panjang"
 STUCK_S = 20
 """A screen on which the focus goes nowhere for this long is skipped (Alt+L) and counted as stuck."""

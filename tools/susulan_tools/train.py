@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -149,7 +150,7 @@ def _stray(rng: np.random.Generator, page: np.ndarray, box: tuple[int, int, int,
     """A speck, a short flick or a faint smudge somewhere in ``box``: still an empty cell."""
     x, y, w, h = box
     px, py = int(x + rng.uniform(0.05, 0.95) * w), int(y + rng.uniform(0.05, 0.95) * h)
-    mask = np.zeros((40, 40), np.float32)
+    mask: np.ndarray = np.zeros((40, 40), np.float32)
     kind = rng.choice(["dot", "flick", "smudge"])
     if kind == "dot":
         cv2.circle(mask, (20, 20), int(rng.integers(1, 4)), 1.0, -1, cv2.LINE_AA)
@@ -223,7 +224,11 @@ def _cut(rng: np.random.Generator, page: np.ndarray, spec: CellSpec) -> np.ndarr
 
 def _jpeg(rng: np.random.Generator, grey: np.ndarray, lo: int, hi: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(lo, hi))])
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else grey
+    if not ok:
+        return grey
+    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    assert img is not None, "our own JPEG decodes"
+    return img
 
 
 def _degrade(rng: np.random.Generator, rgb: np.ndarray, mode: str | None = None) -> np.ndarray:
@@ -240,7 +245,7 @@ def _degrade(rng: np.random.Generator, rgb: np.ndarray, mode: str | None = None)
         light = 1 - rng.uniform(0, 0.35) * np.clip(rng.uniform(-1, 1) * gx / w + rng.uniform(-1, 1) * gy / h, 0, 1)
         lo, hi = rng.uniform(10, 70), rng.uniform(150, 235)
         img = lo + img / 255 * (hi - lo) * light[..., None]
-    grey = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey: np.ndarray = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
     grey = cv2.GaussianBlur(grey, (0, 0), rng.uniform(0.4, 1.4) if mode == "phone" else rng.uniform(0.3, 1.0))
     noise = {"scan": rng.uniform(1, 5), "bw": rng.uniform(3, 25), "phone": rng.uniform(2, 8)}[mode]
     grey += rng.normal(0, noise, grey.shape).astype(np.float32)
@@ -338,7 +343,7 @@ def cached_set(cache: Path | None, split: str, kind: str, n: int, seed: int, tag
     if path is not None and path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    s = make_set(split, kind, n, seed, **kw)  # type: ignore[arg-type]
+    s: dict[str, Any] = make_set(split, kind, n, seed, **kw)  # type: ignore[arg-type]
     s.pop("raw")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -476,7 +481,7 @@ def train(data: dict[str, np.ndarray], epochs: int, seed: int = SEED, threads: i
 
 def export(net, temperatures: dict[str, float], path: Path) -> None:
     """Fold batch norm into the convolutions and write numpy weights (float32) to ``path``."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}
     for i, blk in enumerate(net.features):
         conv, bn = blk[0], blk[1]
         scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy()

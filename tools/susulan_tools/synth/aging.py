@@ -56,7 +56,7 @@ def _noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np
 def _scanner_geometry(rng: np.random.Generator, grey: np.ndarray, dpi: int) -> np.ndarray:
     """Skew, shift and scale as a sheet feeder does; the backing shows where the page moved away."""
     h, w = grey.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-1.5, 1.5), rng.uniform(0.98, 1.02))
+    m: np.ndarray = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-1.5, 1.5), rng.uniform(0.98, 1.02))
     m[:, 2] += rng.uniform(-3, 3, 2) * dpi / 25.4
     backing = int(rng.uniform(232, 252)) if rng.random() < 0.7 else int(rng.uniform(110, 190))
     return cv2.warpAffine(grey, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=backing)
@@ -184,10 +184,9 @@ def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
 
 def decode_jpeg(data: bytes, grey: bool) -> np.ndarray:
     """A JPEG as a reader sees it: grey uint8 or RGB uint8."""
-    arr = np.frombuffer(data, np.uint8)
-    if grey:
-        return cv2.imdecode(arr, cv2.IMREAD_GRAYSCALE)
-    return cv2.cvtColor(cv2.imdecode(arr, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+    assert img is not None, "not a JPEG"
+    return img if grey else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def age(rng: np.random.Generator, page: np.ndarray, kind: str, orientation: int = 0, dpi: int = 200,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -37,7 +38,7 @@ def _shape(mask: np.ndarray, rng: np.random.Generator, height: float, slant: flo
     shear = rng.uniform(-slant, slant)
     pad = int(abs(shear) * h) + 4
     big = cv2.copyMakeBorder(big, 4, 4, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    mat = np.float32([[1, shear, -shear * big.shape[0] / 2], [0, 1, 0]])
+    mat = np.array([[1, shear, -shear * big.shape[0] / 2], [0, 1, 0]], np.float32)
     big = cv2.warpAffine(big, mat, (big.shape[1], big.shape[0]))
     k = int(rng.integers(stroke[0], stroke[1] + 1))
     if k:
@@ -126,7 +127,7 @@ def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 def _render_text(text: str, font_path: Path, size: int = 64) -> np.ndarray:
     font = _font(font_path, size)
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = cast("tuple[int, int, int, int]", font.getbbox(text))  # ints at stroke_width 0
     img = Image.new("L", (right - left + 20, bottom - top + 20), 0)
     ImageDraw.Draw(img).text((10 - left, 10 - top), text, fill=255, font=font)
     return np.asarray(img, dtype=np.float32) / 255.0
@@ -164,8 +165,8 @@ def tick_mask(rng: np.random.Generator, size: int, style: str) -> np.ndarray:
         cv2.line(canvas, p(0.1, 0.1), p(0.9, 0.9), 1.0, t, cv2.LINE_AA)
         cv2.line(canvas, p(0.9, 0.1), p(0.1, 0.9), 1.0, t, cv2.LINE_AA)
     elif style == "filled":
-        pts = np.array([p(0.08, 0.1), p(0.92, 0.08), p(0.9, 0.92), p(0.1, 0.9)], np.int32)
-        cv2.fillPoly(canvas, [pts], 1.0, cv2.LINE_AA)
+        quad = np.array([p(0.08, 0.1), p(0.92, 0.08), p(0.9, 0.92), p(0.1, 0.9)], np.int32)
+        cv2.fillPoly(canvas, [quad], 1.0, cv2.LINE_AA)
     elif style == "circle":
         cv2.ellipse(canvas, p(0.5, 0.5), (round(s * 0.42), round(s * 0.38)), rng.uniform(0, 180), 20, 380, 1.0, t,
                     cv2.LINE_AA)
