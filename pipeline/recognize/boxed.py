@@ -29,6 +29,10 @@ NIK_ELSEWHERE = 0.1
 """Prior share of NIKs registered outside the Puskesmas' kabupaten."""
 NIK_UNKNOWN_CODE = 0.001
 """Prior of a region code missing from the Kemendagri list (a misread, or a code newer than the list)."""
+LETTER_PATHS = 6
+"""Most probable spellings of a letters field kept (:func:`spelling.best_readings`); the next three distinct
+values are its alternatives. On the calib writers (2,250 pages) the truth of a wrongly read name or address was
+among the three alternatives the review app offers for 53.8 % of them, against 29.8 % with single-cell swaps."""
 
 
 def compose(kind: str, chars: list[str]) -> str:
@@ -52,8 +56,11 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
     of the whole field. ``auto`` or ``review`` by the acceptance ``policy`` (default: the shipped one).
     """
     note = {}
+    alts: list[tuple[str, float]] | None = None
     if chosen is None and field.kind == "letters":
-        chars, conf = spelling.decode([list(c.topk) for c in cells], table=letters)
+        ranked = spelling.best_readings([list(c.topk) for c in cells], LETTER_PATHS, table=letters)
+        chars, conf = ranked[0]
+        alts = _distinct([(compose("letters", path), p) for path, p in ranked[1:]], compose("letters", chars))
     else:
         chars = chosen or [c.topk[0][0] for c in cells]
         conf = likelihood([c.topk for c in cells], chars)
@@ -64,7 +71,7 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
                 note = {"note": "dipilih dari kemungkinan lain agar sesuai aturan isian"}
     value = compose(field.kind, chars)
     status = accept.status_for(field.kind, conf, policy=policy)
-    alts = _alternatives(field.kind, cells, chars)
+    alts = _alternatives(field.kind, cells, chars) if alts is None else alts
     return Reading(field.name, field.record, field.kind, value, round(conf, 4), status, "icr",
                    ((value, round(conf, 4)), *alts),
                    {"cells": [[list(t) for t in c.topk[:3]] for c in cells], **note})
@@ -163,6 +170,15 @@ def with_region(nik: Reading, cells: list[CellReading], site_kecamatan: str, pol
         detail["note"] = "kode wilayah NIK dipilih menurut wilayah Puskesmas"
     return replace(nik, value=value, confidence=round(conf, 4), status=accept.status_for("digits", conf, policy=policy),
                    topk=((value, round(conf, 4)), *nik.topk), detail=detail)
+
+
+def _distinct(ranked: list[tuple[str, float]], value: str, n: int = 3) -> list[tuple[str, float]]:
+    """The first ``n`` values of ``ranked`` other than ``value``, each once (its likeliest spelling's probability)."""
+    out: list[tuple[str, float]] = []
+    for alt, p in ranked:
+        if alt != value and alt not in (a for a, _ in out):
+            out.append((alt, round(p, 4)))
+    return out[:n]
 
 
 def _alternatives(kind: str, cells: list[CellReading], chars: list[str]) -> list[tuple[str, float]]:

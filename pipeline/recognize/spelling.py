@@ -158,38 +158,46 @@ def decode(cells: list[list[tuple[str, float]]], weight: float = WEIGHT, table: 
     letter model's end mark), further empty cells cost nothing. ``table``: the letter model
     (default: the shipped one, see :func:`with_lexicon`).
     """
+    return best_readings(cells, 1, weight, table)[0]
+
+
+def best_readings(cells: list[list[tuple[str, float]]], k: int, weight: float = WEIGHT,
+                  table: np.ndarray | None = None) -> list[tuple[list[str], float]]:
+    """The ``k`` most probable character sequences of a letters field, best first, with their posteriors.
+
+    As :func:`decode` (which is this with ``k = 1``): exact, by keeping the ``k`` best paths
+    into every state (list Viterbi); each posterior is the path's share of the total
+    probability of all sequences (forward algorithm). Fewer than ``k`` when fewer exist.
+    """
     letter_prior = (1 - BLANK_PRIOR) / len(LETTERS)
-    # state -> (viterbi log score, back pointer list of chars, forward log mass)
-    states: dict[str, tuple[float, list[str], float]] = {START * 2: (0.0, [], 0.0)}
+    # state -> (its k best (log score, chars) best first, forward log mass)
+    states: dict[str, tuple[list[tuple[float, list[str]]], float]] = {START * 2: ([(0.0, [])], 0.0)}
     for cand in cells:
-        nxt: dict[str, tuple[float, list[str], list[float]]] = {}
+        nxt: dict[str, tuple[list[tuple[float, list[str]]], list[float]]] = {}
         for ch, q in cand:
             if q <= 0 or ch not in LETTERS and ch != " ":
                 continue
             emit = math.log(q / (BLANK_PRIOR if ch == " " else letter_prior))
-            for ctx, (best, path, mass) in states.items():
+            for ctx, (paths, mass) in states.items():
                 if ch == " ":
                     lm, new = (0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)), START * 2
                 else:
                     lm, new = weight * log_p(ctx, ch, table), ctx[1] + ch
-                score = best + emit + lm
-                old = nxt.get(new)
-                if old is None:
-                    nxt[new] = (score, path + [ch], [mass + emit + lm])
-                else:
-                    old[2].append(mass + emit + lm)
-                    if score > old[0]:
-                        nxt[new] = (score, path + [ch], old[2])
-        states = {k: (s, p, _logsumexp(m)) for k, (s, p, m) in nxt.items()}
+                into = nxt.setdefault(new, ([], []))
+                into[0].extend((score + emit + lm, path + [ch]) for score, path in paths)
+                into[1].append(mass + emit + lm)
+        # a stable sort keeps, among equal scores, the path met first
+        states = {c: (sorted(p, key=lambda t: -t[0])[:k], _logsumexp(m)) for c, (p, m) in nxt.items()}
         if not states:
-            return [c[0][0] for c in cells], 0.0
-    finals = []
-    for ctx, (best, path, mass) in states.items():
+            return [([c[0][0] for c in cells], 0.0)]
+    finals: list[tuple[float, list[str]]] = []
+    masses = []
+    for ctx, (paths, mass) in states.items():
         end = 0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)
-        finals.append((best + end, path, mass + end))
-    best_score, best_path, _ = max(finals, key=lambda f: f[0])
-    z = _logsumexp([f[2] for f in finals])
-    return best_path, math.exp(best_score - z)
+        finals += [(score + end, path) for score, path in paths]
+        masses.append(mass + end)
+    z = _logsumexp(masses)
+    return [(path, math.exp(score - z)) for score, path in sorted(finals, key=lambda t: -t[0])[:k]]
 
 
 if __name__ == "__main__":

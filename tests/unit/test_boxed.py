@@ -59,3 +59,35 @@ def test_a_date_that_cannot_be_is_replaced_by_the_likeliest_real_one():
 def test_a_real_date_is_left_alone():
     c = cells("23111994", {6: (("9", 0.6), ("4", 0.4))})
     assert boxed.reading(BIRTH_FIELD, c).value == "1994-11-23"
+
+
+NAME_FIELD = FieldDef("name", "letters", None, (0.0, 0.0, 72.0, 8.0),
+                      tuple((6.0 * i, 0.0, 6.0, 8.0) for i in range(12)))
+
+
+def test_a_name_offers_its_next_likeliest_whole_spellings():
+    from pipeline.recognize import spelling
+
+    # SUHARTINI written; two cells unsure: U/V and N/H
+    c = cells("SVHARTIHI   ", {1: (("V", 0.55), ("U", 0.44), (" ", 0.01)),
+                               7: (("H", 0.5), ("N", 0.49), (" ", 0.01))})
+    r = boxed.reading(NAME_FIELD, c)
+    alternatives = [v for v, _ in r.topk[1:]]
+    assert r.value == "SUHARTINI"  # the letter model reads the name
+    assert len(alternatives) == 3 and len(set(alternatives)) == 3 and r.value not in alternatives
+    assert "SUHARTIHI" in alternatives
+    spellings = [boxed.compose("letters", p) for p, _ in spelling.best_readings([list(x.topk) for x in c], 6)]
+    assert alternatives == [v for i, v in enumerate(spellings) if v not in spellings[:i]][1:4]
+    probabilities = [p for _, p in r.topk]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+
+
+def test_the_best_spellings_start_with_the_decoded_one():
+    from pipeline.recognize import spelling
+
+    c = [list(x.topk) for x in cells("SITI AMINAH ", {2: (("T", 0.6), ("I", 0.39), (" ", 0.01)),
+                                                       6: (("M", 0.5), ("N", 0.49), (" ", 0.01))})]
+    ranked = spelling.best_readings(c, 6)
+    assert ranked[0] == spelling.decode(c)
+    assert len(ranked) == 6 and len({tuple(p) for p, _ in ranked}) == 6
+    assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
