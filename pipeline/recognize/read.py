@@ -173,10 +173,10 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     kinds = {f.key: f.kind for f in fields}
     doubts = {head: accept.page_doubt([c.confidence for k, (_, cells) in boxes.items() if HEAD_OF[kinds[k]] == head
                                        for c in cells if c.char != icr.BLANK]) for head in HEADS}
+    shift = policy or accept.shipped()
     for key in boxes:
         r, head = readings[key], HEAD_OF[kinds[key]]
-        unlike = (policy or accept.shipped()).unlike_seen(doubts[head], head)
-        readings[key] = hold_unlike(r, doubts[head], head) if unlike else \
+        readings[key] = hold_unlike(r, doubts[head], head) if shift.unlike_seen(doubts[head], head) else \
             replace(r, detail={**r.detail, "page_doubt": round(doubts[head], 4)})
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]

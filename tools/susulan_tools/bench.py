@@ -139,7 +139,7 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
         exported = rows.rows(store)
         by_master = decided_by_master(store)
         by_status = store.status_counts()["pages"]
-        held = measure.held_pages(store, dict(accept.for_data_dir(data).doubt_limits))
+        held = measure.held_pages(store, accept.for_data_dir(data))
     truth_pages = {(t["source"]["file"], t["source"]["page"]) for t in truth}
     done = sum(p["n"] for p in by_status if p["status"] == "done")
     page_rows = [p["status"] for p in by_status for _ in range(p["n"])]
@@ -154,12 +154,6 @@ def run_bench(pages: int, seed: int = BENCH_SEED, jobs: int | None = None, keep:
     }
 
 
-def _held(held: Any) -> str:
-    if isinstance(held, dict):  # per classifier head
-        return " / ".join(str(held.get(head, 0)) for head in ("digits", "letters"))
-    return f"{held or 0} (whole pages)"
-
-
 def report(r: dict[str, Any]) -> str:
     """The benchmark as a Markdown table (pasted into the README)."""
     lines = [f"Machine: {r['machine']}; load average at the end {r.get('load', 0):.1f}", "",
@@ -167,7 +161,7 @@ def report(r: dict[str, Any]) -> str:
              f"| pages | {r['pages']} |",
              f"| identified and aligned | {r['identified_aligned']:.1%} |",
              "| pages whose digits / capitals the shift check held (unlike the calib writers) | "
-             f"{_held(r.get('held_pages'))} |",
+             f"{r['held_pages']['digits']} / {r['held_pages']['letters']} |",
              f"| pages/min (whole pipeline, {os.cpu_count()} workers) | {r['pages_per_min']:.0f} |",
              f"| CPU s/page | {r['cpu_s_per_page']:.2f} |",
              f"| peak memory (largest process) | {r['peak_mem_mb']:.0f} MB |",

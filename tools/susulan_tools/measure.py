@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import forms
+from pipeline.accept import Policy
 from pipeline.learn import identity
 from pipeline.models import BOXED_KINDS, HEAD_OF, HEADS, IDENTITY_KIND
 
@@ -51,9 +52,9 @@ def page_doubts(store: Any) -> dict[str, list[float]]:
     return {head: list(pages.values()) for head, pages in seen.items()}
 
 
-def held_pages(store: Any, limits: dict[str, float]) -> dict[str, int]:
-    """Per classifier head, the pages whose cells of that head the shift check holds (``limits``: per head)."""
-    return {head: sum(d > limits.get(head, 1.1) for d in doubts) for head, doubts in page_doubts(store).items()}
+def held_pages(store: Any, policy: Policy) -> dict[str, int]:
+    """Per classifier head, the pages whose cells of that head ``policy``'s shift check holds."""
+    return {head: sum(policy.unlike_seen(d, head) for d in doubts) for head, doubts in page_doubts(store).items()}
 
 
 def read_truth(scans: Path) -> list[dict[str, Any]]:
