@@ -12,21 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import accept, extract, forms, regions, validate
+from pipeline import accept, extract, validate
 from pipeline._exec import tesseract
 from pipeline.accept import Policy
 from pipeline.models import (
     BOXED_KINDS,
     HEAD_OF,
     HEADS,
-    LEXICON_KIND,
     FieldDef,
     FieldImage,
     FormDefinition,
     Issue,
     Reading,
 )
-from pipeline.recognize import boxed, icr, omr
+from pipeline.recognize import boxed, icr, omr, village
 
 
 @dataclass(frozen=True)
@@ -131,23 +130,6 @@ def _agree(readings: dict[str, Reading], cells: dict[str, list[icr.CellReading]]
     return True
 
 
-def canonical_village(r: Reading, policy: Policy | None = None, kabupaten: str = regions.SUMENEP) -> Reading:
-    """Snap a read village name to the official desa name (Kemendagri list of the site's kabupaten).
-
-    An exact match (ignoring spaces) confirms every letter, so the value may be auto; a
-    near match is corrected but stays for review.
-    """
-    found = regions.canonical_village(r.value, kabupaten) if r.value else None
-    if found is None:
-        return r
-    name = found[0]
-    exact = regions.squash(name) == regions.squash(r.value)
-    conf = max(r.confidence, 0.995) if exact else min(r.confidence, 0.9)
-    status = accept.status_for(LEXICON_KIND, conf, held=not exact, policy=policy)
-    return replace(r, value=name, confidence=round(conf, 4), status=status,
-                   topk=((name, round(conf, 4)), *r.topk), detail={**r.detail, "read": r.value})
-
-
 def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: Policy | None = None,
               model: Path = icr.MODEL_PATH) -> Recognised:
     """Read the page's filled records; unfilled rows of a queue sheet are skipped.
@@ -163,12 +145,13 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     readings.update(read_choices(ink, [f for f in fields if f.kind == "choice"], policy))
     boxes = read_boxes(page, [f for f in fields if f.kind in BOXED_KINDS], policy, model)
     villages = {f.key for f in fields if f.lexicon == "villages"}
-    kabupaten = forms.kabupaten_code(form.site)
-    readings.update({k: canonical_village(r, policy, kabupaten) if k in villages else r for k, (r, _) in boxes.items()})
+    kecamatan, letters = str(form.site.get("kecamatan_code", "")), icr.letter_model(model)
+    readings.update({k: village.read(r, cells, kecamatan, policy, letters) if k in villages else r
+                     for k, (r, cells) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"], policy))
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
-                            str(form.site.get("kecamatan_code", "")), policy,
+                            kecamatan, policy,
                             {f.role: f.key for f in fields if f.role in ("nik", "birth_date", "sex")})
     kinds = {f.key: f.kind for f in fields}
     doubts = {head: accept.page_doubt([c.confidence for k, (_, cells) in boxes.items() if HEAD_OF[kinds[k]] == head

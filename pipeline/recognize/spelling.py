@@ -169,7 +169,35 @@ def best_readings(cells: list[list[tuple[str, float]]], k: int, weight: float = 
     into every state (list Viterbi); each posterior is the path's share of the total
     probability of all sequences (forward algorithm). Fewer than ``k`` when fewer exist.
     """
-    letter_prior = (1 - BLANK_PRIOR) / len(LETTERS)
+    finals, z = _lattice(cells, k, weight, table)
+    if finals is None:
+        return [([c[0][0] for c in cells], 0.0)]
+    return [(path, math.exp(score - z)) for score, path in sorted(finals, key=lambda t: -t[0])[:k]]
+
+
+def log_mass(cells: list[list[tuple[str, float]]], weight: float = 1.0, table: np.ndarray | None = None) -> float:
+    """``log Σ_seq LM(seq)^weight · Π q_i(c_i) / prior(c_i)`` over every character sequence of the cells.
+
+    At ``weight`` 1 this is the cells' evidence for "some word of the language" against the
+    classifier's class balance, on the same scale as ``Π q_i(c_i) / prior(c_i)`` of one given
+    spelling: what a closed list's candidates compete with.
+    """
+    return _lattice(cells, 0, weight, table)[1]
+
+
+def class_prior(ch: str) -> float:
+    """The classifier's training share of a character (``" "`` = empty cell): what its probabilities are divided by."""
+    return BLANK_PRIOR if ch == " " else (1 - BLANK_PRIOR) / len(LETTERS)
+
+
+def _lattice(cells: list[list[tuple[str, float]]], k: int, weight: float, table: np.ndarray | None
+             ) -> tuple[list[tuple[float, list[str]]] | None, float]:
+    """The ``k`` best complete paths per final state (log score, chars) and the forward log mass of all paths.
+
+    State = the last two symbols of the current word (``"^^"`` between words); an empty cell
+    ends a word (the letter model's end mark), further empty cells cost nothing. ``None``
+    paths (and mass -inf) when no cell has a usable candidate.
+    """
     # state -> (its k best (log score, chars) best first, forward log mass)
     states: dict[str, tuple[list[tuple[float, list[str]]], float]] = {START * 2: ([(0.0, [])], 0.0)}
     for cand in cells:
@@ -177,7 +205,7 @@ def best_readings(cells: list[list[tuple[str, float]]], k: int, weight: float = 
         for ch, q in cand:
             if q <= 0 or ch not in LETTERS and ch != " ":
                 continue
-            emit = math.log(q / (BLANK_PRIOR if ch == " " else letter_prior))
+            emit = math.log(q / class_prior(ch))
             for ctx, (paths, mass) in states.items():
                 if ch == " ":
                     lm, new = (0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)), START * 2
@@ -189,15 +217,14 @@ def best_readings(cells: list[list[tuple[str, float]]], k: int, weight: float = 
         # a stable sort keeps, among equal scores, the path met first
         states = {c: (sorted(p, key=lambda t: -t[0])[:k], _logsumexp(m)) for c, (p, m) in nxt.items()}
         if not states:
-            return [([c[0][0] for c in cells], 0.0)]
+            return None, -math.inf
     finals: list[tuple[float, list[str]]] = []
     masses = []
     for ctx, (paths, mass) in states.items():
         end = 0.0 if ctx == START * 2 else weight * log_p(ctx, END, table)
         finals += [(score + end, path) for score, path in paths]
         masses.append(mass + end)
-    z = _logsumexp(masses)
-    return [(path, math.exp(score - z)) for score, path in sorted(finals, key=lambda t: -t[0])[:k]]
+    return finals, _logsumexp(masses)
 
 
 if __name__ == "__main__":
