@@ -56,3 +56,18 @@ def canonical_village(text: str, prefix: str = SUMENEP, near: str | None = None)
     if near:
         found = [e for e in found if e[1].startswith(near + ".")] or found
     return found[0] if found else None
+
+
+def kabupaten_of_village(text: str) -> str | None:
+    """The kabupaten/kota (``Kabupaten Pamekasan``) of a desa named exactly ``text`` anywhere in Indonesia."""
+    codes_ = _all_desa().get(squash(text))
+    return codes()[codes_[0][:5]] if codes_ else None
+
+
+@lru_cache(maxsize=1)
+def _all_desa() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for code, name in codes().items():
+        if code.count(".") == 3:
+            out.setdefault(squash(name), []).append(code)
+    return out

@@ -108,12 +108,20 @@ def check_formats(values: dict[str, str], hours: tuple[str, str] | None = None) 
 
 
 def check_village(values: dict[str, str], site: dict | None = None) -> list[Issue]:
-    """The village must be a desa/kelurahan of the site's kabupaten (``site.yaml``)."""
+    """The village should be a desa/kelurahan of the site's kabupaten (``site.yaml``).
+
+    A desa of another kabupaten (a patient from across the border) is only a warning; a name
+    that is no desa anywhere must be corrected (or approved by an admin with a note).
+    """
     site = site or forms.load_site()
     v = values.get("village", "")
-    if v and regions.canonical_village(v, forms.kabupaten_code(site)) is None:
-        return [Issue("village", "village_unknown", f"Desa '{v}' tidak dikenal di {site['kabupaten']}.")]
-    return []
+    if not v or regions.canonical_village(v, forms.kabupaten_code(site)) is not None:
+        return []
+    elsewhere = regions.kabupaten_of_village(v)
+    if elsewhere:
+        return [Issue("village", "village_elsewhere",
+                      f"Desa '{v}' ada di {elsewhere}, bukan di {site['kabupaten']}: pastikan benar.", blocking=False)]
+    return [Issue("village", "village_unknown", f"Desa '{v}' tidak dikenal di {site['kabupaten']}.")]
 
 
 def field_ok(role: str, value: str, today: date | None = None) -> bool:

@@ -45,6 +45,9 @@ def test_formats_and_ranges() -> None:
     assert rules({**GOOD, "visit_date": "2027-01-01"}) == {"visit_future"}
     assert rules({**GOOD, "name": ""}) == {"required"}
     assert rules({**GOOD, "village": "ANTAH BERANTAH"}) == {"village_unknown"}
+    assert rules({**GOOD, "village": "DABUAN"}) == {"village_elsewhere"}  # a desa of Kabupaten Pamekasan
+    elsewhere = validate_record("pendaftaran", {**GOOD, "village": "DABUAN"}, TODAY)
+    assert not elsewhere[0].blocking and "Pamekasan" in elsewhere[0].message
 
 
 def test_messages_are_in_bahasa_indonesia() -> None:
