@@ -3,12 +3,13 @@
 One rule for every reader (ticks, comb boxes, free text) and for batch consistency: a
 value is ``auto`` when its confidence reaches its kind's threshold, it breaks no
 blocking rule, and the reader did not hold it back itself (several ticks, a faint
-mark, a near village name). Nothing else in the code compares a confidence with a
+mark, a village that is likelier no desa at all). Nothing else in the code compares a confidence with a
 threshold.
 
 Thresholds are per acceptance kind: the field's kind, except that a letters field read
-against a closed list (an exact official desa name) is ``lexicon``, calibrated apart from
-open letters such as names (:attr:`pipeline.models.FieldDef.accept_kind`), and an identity value
+against a closed list (a village, decided among the official desa names by
+:mod:`pipeline.recognize.village`) is ``lexicon``, calibrated apart from open letters such as
+names (:attr:`pipeline.models.FieldDef.accept_kind`), and an identity value
 decided against one patient of the ERM's master is ``identity`` (:func:`pipeline.learn.identity.accept_kind`).
 
 Thresholds come, in this order (later wins):

@@ -17,8 +17,9 @@ HEADS = {"digits": ("digits", "date", "time"), "letters": ("letters",)}
 HEAD_OF = {kind: head for head, kinds in HEADS.items() for kind in kinds}
 """Field kind -> the classifier head that reads its cells."""
 LEXICON_KIND = "lexicon"
-"""Acceptance kind of a letters field read against a closed list (an exact official desa name): calibrated
-apart from open letters (names, addresses), which are far less sure at the same confidence."""
+"""Acceptance kind of a letters field read against a closed list (a village: its confidence is the posterior of the
+desa name among the official ones, :mod:`pipeline.recognize.village`): calibrated apart from open letters (names,
+addresses), which are far less sure at the same confidence."""
 IDENTITY_KIND = "identity"
 """Acceptance kind of a value (NIK, No. RM, BPJS number, name, address, village) decided against exactly one
 patient of the ERM's master (``pipeline.learn.identity``): the master is evidence the cells alone do not
