@@ -54,3 +54,20 @@ def test_confidence_is_a_probability_and_empty_field_is_sure():
     chars, conf = spelling.decode([[(" ", 0.99), ("I", 0.01)]] * 10)
     assert "".join(chars).strip() == ""
     assert 0.95 < conf <= 1.0
+
+
+def test_log_mass_sums_every_spelling_of_the_cells():
+    import itertools
+    import math
+
+    cells = [[("A", 0.6), ("K", 0.4)], [("B", 0.7), ("D", 0.3)], [("I", 0.9), ("L", 0.1)]]
+    total = 0.0
+    for chars in itertools.product(*cells):
+        word = "".join(c for c, _ in chars)
+        evidence = sum(math.log(q / spelling.class_prior(c)) for c, q in chars)
+        total += math.exp(spelling.word_log_p(word) + evidence)
+    assert math.isclose(spelling.log_mass(cells), math.log(total), rel_tol=1e-9)
+    best, p = spelling.best_readings(cells, 1, weight=1.0)[0]
+    assert math.isclose(p, math.exp(spelling.word_log_p("".join(best)) + sum(
+        math.log(dict(c)[ch] / spelling.class_prior(ch)) for c, ch in zip(cells, best)) - spelling.log_mass(cells)),
+        rel_tol=1e-6)
