@@ -52,13 +52,15 @@ def reading(field: FieldDef, cells: list[CellReading], chosen: list[str] | None 
     """The field's value from its cells (best candidate per cell unless ``chosen`` overrides).
 
     Capitals are read as words: the letter model of :mod:`spelling` (or ``letters``, e.g. one
-    with a clinic's lexicon) weighs the cell candidates and gives the posterior probability
-    of the whole field. ``auto`` or ``review`` by the acceptance ``policy`` (default: the shipped one).
+    with a clinic's lexicon; with the address words for an address) weighs the cell candidates
+    and gives the posterior probability of the whole field. ``auto`` or ``review`` by the
+    acceptance ``policy`` (default: the shipped one).
     """
     note = {}
     alts: list[tuple[str, float]] | None = None
     if chosen is None and field.kind == "letters":
-        ranked = spelling.best_readings([list(c.topk) for c in cells], LETTER_PATHS, table=letters)
+        table = spelling.for_address(letters) if field.role == "address" else letters
+        ranked = spelling.best_readings([list(c.topk) for c in cells], LETTER_PATHS, table=table)
         chars, conf = ranked[0]
         alts = _distinct([(compose("letters", path), p) for path, p in ranked[1:]], compose("letters", chars))
     else:

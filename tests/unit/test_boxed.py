@@ -91,3 +91,18 @@ def test_the_best_spellings_start_with_the_decoded_one():
     assert ranked[0] == spelling.decode(c)
     assert len(ranked) == 6 and len({tuple(p) for p, _ in ranked}) == 6
     assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+
+
+def test_an_address_is_read_with_the_words_that_structure_addresses():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from pipeline.recognize import spelling
+
+    # JL RAYA written; its J looks more like an I
+    unclear = {0: (("I", 0.7), ("J", 0.295), (" ", 0.005))}
+    address = replace(NAME_FIELD, name="address", role="address")
+    assert boxed.reading(address, cells("IL RAYA     ", unclear)).value == "JL RAYA"
+    assert boxed.reading(NAME_FIELD, cells("IL RAYA     ", unclear)).value == "IL RAYA"  # a name is no address
+    assert float(np.exp(spelling.for_address()).sum(axis=-1).max()) < 1.0001  # still a distribution per context
