@@ -32,10 +32,11 @@ from pipeline.recognize.boxed import ABSENT
 from pipeline.recognize.icr import CellReading
 
 OTHER = 0.1
-"""Prior that a village field holds no desa name of the province (a dusun, a place further away, a shorthand)."""
+"""Prior odds that a village field holds no desa name of the province (a dusun, a place further away, a shorthand)
+against one that does: 1 to 10."""
 SHARES = (0.80, 0.15, 0.05)
-"""Prior of the other 90 % among the desa of the site's own kecamatan, the rest of its kabupaten and the rest of its
-province (each desa of a group equally likely)."""
+"""How the prior of the desa names is split among the desa of the site's own kecamatan, the rest of its kabupaten and
+the rest of its province (each desa of a group equally likely)."""
 SYMBOLS = " " + spelling.LETTERS
 ALTERNATIVES = 3
 
