@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.store import Store
 from pipeline.store import users as accounts
-from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, log_in, served
+from susulan_tools.review_bench import CHROMIUM, CHROMIUM_ARGS, RUNNING, log_in, served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "tiga-kata-acak"
@@ -84,6 +84,8 @@ def test_reload_keeps_login_media_needs_session_logout_ends_it(server: Server) -
         assert page.get_by_label("Kata sandi").count() == 0
         page.get_by_role("link", name="Ekspor data").click()
         page.get_by_text("Semua (termasuk yang belum diperiksa)").click()
+        page.get_by_text("Baris yang belum diperiksa bisa berisi salah baca").wait_for()
+        page.locator(RUNNING).wait_for(state="detached")  # the rerun is over: the button is the new one
         with page.expect_download() as download:  # the CSV with NIKs is served under /media/
             page.get_by_role("button", name="Unduh CSV").click()
         media = download.value.url
