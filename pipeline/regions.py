@@ -34,10 +34,10 @@ def squash(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def desa(prefix: str = SUMENEP) -> dict[str, list[tuple[str, str]]]:
-    """Squashed desa name -> [(official upper-case name, code), ...] for villages under ``prefix``."""
+    """Squashed desa name -> [(official upper-case name, code), ...] for villages under ``prefix`` ("" = all)."""
     out: dict[str, list[tuple[str, str]]] = {}
     for code, name in codes().items():
-        if code.startswith(prefix + ".") and code.count(".") == 3:
+        if code.startswith(prefix + "." if prefix else "") and code.count(".") == 3:
             out.setdefault(squash(name), []).append((name.upper(), code))
     return out
 
@@ -60,14 +60,5 @@ def canonical_village(text: str, prefix: str = SUMENEP, near: str | None = None)
 
 def kabupaten_of_village(text: str) -> str | None:
     """The kabupaten/kota (``Kabupaten Pamekasan``) of a desa named exactly ``text`` anywhere in Indonesia."""
-    codes_ = _all_desa().get(squash(text))
-    return codes()[codes_[0][:5]] if codes_ else None
-
-
-@lru_cache(maxsize=1)
-def _all_desa() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for code, name in codes().items():
-        if code.count(".") == 3:
-            out.setdefault(squash(name), []).append(code)
-    return out
+    found = desa("").get(squash(text))
+    return codes()[found[0][1][:5]] if found else None

@@ -49,12 +49,11 @@ def candidates(kecamatan: str, cells: int) -> tuple[tuple[str, ...], np.ndarray,
     indices (a name with spaces also written without them), the name index of each row and
     each row's log prior.
     """
-    province, kabupaten = kecamatan[:2] + ".", kecamatan[:5] + "."
+    kabupaten = kecamatan[:5] + "."
     groups: tuple[list[str], list[str], list[str]] = ([], [], [])
-    for code, name in regions.codes().items():
-        if code.count(".") == 3 and code.startswith(province):
-            group = 0 if code.startswith(kecamatan + ".") else 1 if code.startswith(kabupaten) else 2
-            groups[group].append(name)
+    for code, name in sorted((code, name) for found in regions.desa(kecamatan[:2]).values() for name, code in found):
+        group = 0 if code.startswith(kecamatan + ".") else 1 if code.startswith(kabupaten) else 2
+        groups[group].append(name)
     prior: dict[str, float] = {}
     for share, names in zip(SHARES, groups, strict=True):
         for name in names:
@@ -115,6 +114,6 @@ def read(r: Reading, cells: list[CellReading], kecamatan: str, policy: Policy | 
     if per_name[order[0]] < lump:  # likelier no desa at all: as read, for review
         return replace(r, status=accept.status_for(LEXICON_KIND, r.confidence, held=True, policy=policy),
                        topk=((r.value, r.confidence), *ranked[:ALTERNATIVES]), detail=detail)
-    others = ranked[1:] + ([(r.value, r.confidence)] if r.value and r.value not in names else [])
+    others = ranked[1:] + ([(r.value, r.confidence)] if r.value not in names else [])
     return replace(r, value=best, confidence=p_best, status=accept.status_for(LEXICON_KIND, p_best, policy=policy),
                    topk=((best, p_best), *[a for a in others if a[0] != best][:ALTERNATIVES]), detail=detail)
