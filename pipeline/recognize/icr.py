@@ -51,6 +51,8 @@ class CellReading:
 
     topk: tuple[tuple[str, float], ...]
     blank: float
+    ink: bool = True
+    """Whether the cell holds a pixel of ink at all (``False``: empty beyond doubt, see :func:`_sure_empty`)."""
 
     @property
     def char(self) -> str:
@@ -318,6 +320,11 @@ def probabilities(images: np.ndarray, alphabet: str, model: Path = MODEL_PATH) -
     return head_probabilities(embed(images, model=model), alphabet, model), classes(alphabet, model)
 
 
+def no_ink(images: np.ndarray) -> np.ndarray:
+    """Per preprocessed cell: whether no pixel of its interior reaches :data:`EMPTY_INK` of full ink contrast."""
+    return np.asarray(~(images > EMPTY_INK).any(axis=(1, 2)))
+
+
 def _sure_empty(p: np.ndarray, images: np.ndarray, blank_col: int) -> None:
     """Cells with no ink pixel at all are empty beyond what the network will say (in place).
 
@@ -327,7 +334,7 @@ def _sure_empty(p: np.ndarray, images: np.ndarray, blank_col: int) -> None:
     about half of the empty cells (the rest hold specks or smudges) and none of 6,000
     written cells had no such pixel.
     """
-    empty = ~(images > EMPTY_INK).any(axis=(1, 2))
+    empty = no_ink(images)
     if not empty.any():
         return
     rest = p[empty].copy()
@@ -363,8 +370,8 @@ def cell_readings(p: np.ndarray, chars: str, images: np.ndarray, k: int = 5) -> 
     k = max(3, min(k, p.shape[1]))
     order = np.argsort(-p, axis=1)[:, :k].tolist()
     out = []
-    for row, idx in zip(p.tolist(), order, strict=True):
+    for row, idx, empty in zip(p.tolist(), order, no_ink(images).tolist(), strict=True):
         if blank_col not in idx:
             idx.append(blank_col)
-        out.append(CellReading(tuple((chars[j], row[j]) for j in idx), row[blank_col]))
+        out.append(CellReading(tuple((chars[j], row[j]) for j in idx), row[blank_col], not empty))
     return out

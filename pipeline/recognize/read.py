@@ -149,6 +149,9 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     readings.update({k: village.read(r, cells, kecamatan, policy, letters) if k in villages else r
                      for k, (r, cells) in boxes.items()})
     readings.update(read_text(ink, [f for f in fields if f.kind == "text"], policy))
+    records = tuple(r for r in records if form.records_per_page == 1 or _written(r, fields, readings, boxes))
+    fields = [f for f in fields if f.record is None or f.record in records]
+    boxes = {k: b for k, b in boxes.items() if k in {f.key for f in fields}}
     if form.records_per_page == 1:
         apply_nik_agreement(readings, {k: c for k, (_, c) in boxes.items()}, {f.key: f for f in fields},
                             kecamatan, policy,
@@ -169,6 +172,18 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     issues = record_issues(form, ordered, records)
     return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues,
                       extract.signature(ink, form))
+
+
+def _written(record: int, fields: list[FieldDef], readings: dict[str, Reading],
+             boxes: dict[str, tuple[Reading, list[icr.CellReading]]]) -> bool:
+    """Whether a queue-sheet row holds writing the readers saw: a value, or ink in one of its cells.
+
+    :func:`filled_records` only measures ink; on a noisy black-and-white scan an empty row can pass it
+    (specks in two cells) and would become a record with every value empty that no one can approve.
+    """
+    mine = [f for f in fields if f.record == record]
+    return any(readings[f.key].value for f in mine) or \
+        any(c.ink for f in mine if f.key in boxes for c in boxes[f.key][1])
 
 
 UNLIKE_NOTES = {
