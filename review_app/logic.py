@@ -21,6 +21,7 @@ STATE_LABEL = {
     "approved": "Disetujui",
     "flagged": "Ditandai untuk supervisor",
     "exported": "Sudah diekspor",
+    "void": "Bukan pasien",
 }
 ACTION_LABEL = {
     "set": "mengubah nilai",

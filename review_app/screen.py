@@ -270,7 +270,8 @@ def _sheet_state(records: list[Mapping[str, Any]]) -> str:
         state = logic.STATE_LABEL.get(states.pop(), "")
         return f"{state}: {'; '.join(notes)}" if notes else state
     done = sum(r["state"] in ("approved", "exported") for r in records)
-    return f"{done} dari {len(records)} baris disetujui"
+    void = sum(r["state"] == "void" for r in records)
+    return f"{done} dari {len(records) - void} baris disetujui" + (f", {void} bukan pasien" if void else "")
 
 
 class _Plain:

@@ -110,6 +110,12 @@ class Screen {
       ? document.activeElement.closest('[data-field-id]') : null;
     const keepFocus = focused ? +focused.dataset.fieldId : null;
     this.view = view; this.cells.clear();
+    this.voids = new Set();
+    const saved = drafts();
+    for (const [rid, v] of Object.entries(view.records || {})) {
+      const d = saved['r' + rid];
+      if (d && d.v === v) this.voids.add(+rid); else if (d) dropDrafts(['r' + rid]);
+    }
     this.root.textContent = '';
     const head = h('div', { cls: 'sus-head' },
       h('div', { cls: 'sus-title' }, h('strong', { text: view.page_key || view.title }),
@@ -125,6 +131,7 @@ class Screen {
     this.root.append(body);
     this.root.append(this.footer(view));
     if (view.grid) this.fitBatch();
+    for (const rid of this.voids) this.paintVoid(rid);
     const order = this.order();
     window.__susulan = { record: view.page_id || view.key, page: view.page_id || null,
       records: Object.keys(view.records || {}).map(Number), approve: 'approve', ready: true };
@@ -150,6 +157,7 @@ class Screen {
     for (const g of groups) {
       box.append(h('div', { cls: 'sus-paperline' + (g.length === 1 ? ' single' : '') }, g.map((c) => this.line(c))));
     }
+    this.voidBox = grid ? null : box;
     return box;
   }
 
@@ -160,7 +168,7 @@ class Screen {
       h('div', { cls: 'sus-label' }, c.n ? h('span', { cls: 'sus-tag', text: String(c.n) }) : null,
         h('span', { text: c.label })),
       ev, side);
-    this.bind(c, row);
+    this.bind(c, row, this.view && !this.view.grid ? this.formRecord() : null);
     return row;
   }
 
@@ -223,13 +231,17 @@ class Screen {
     for (const r of view.rows) {
       const tr = h('tr', { cls: r.open ? '' : 'sus-closed', data: { recordId: r.id } },
         h('td', { cls: 'sus-rowno' }, h('div', { text: String(r.no) }),
-          r.open ? null : h('div', { cls: 'sus-muted', text: r.state })));
+          r.open ? h('button', { type: 'button', cls: 'sus-void-btn', tabindex: '-1', 'aria-pressed': 'false',
+            title: 'Baris ini bukan pasien '
+            + '(dicoret, salah tulis, kosong): tidak disetujui, tidak diekspor · Alt+X',
+          onclick: (e) => { e.preventDefault(); this.toggleVoid(r.id); } }, 'bukan pasien')
+            : h('div', { cls: 'sus-muted', text: r.state })));
       for (const col of view.columns) {
         const c = r.cells[col.name];
         if (!c) { tr.append(h('td')); continue; }
         const td = h('td', { cls: 'sus-cell', data: { fieldId: c.id }, style: { width: Math.max(c.w, 96) + 'px' } },
           c.n ? h('span', { cls: 'sus-tag', text: String(c.n) }) : null, this.evidence(c), this.side(c));
-        this.bind(c, td);
+        this.bind(c, td, r.open ? r.id : null);
         tr.append(td);
       }
       body.append(tr);
@@ -252,6 +264,14 @@ class Screen {
         onclick: () => this.act('save') }, 'Simpan saja', h('kbd', { text: 'Alt+S' })));
       buttons.push(h('button', { type: 'button', cls: 'sus-btn', data: { action: 'flag' }, disabled: view.locked,
         onclick: () => this.act('flag') }, 'Tandai untuk supervisor', h('kbd', { text: 'Alt+T' })));
+      this.voidBtn = null;
+      if (view.layout !== 'table' && !view.locked) {
+        this.voidBtn = h('button', { type: 'button', cls: 'sus-btn quiet sus-void-form', data: { action: 'void' },
+          'aria-pressed': 'false',
+          title: 'Formulir ini bukan pasien (dicoret, salah isi, lembar kosong): tidak disetujui, tidak diekspor',
+          onclick: () => this.toggleVoid(this.formRecord()) }, 'Bukan pasien ', h('kbd', { text: 'Alt+X' }));
+        buttons.push(this.voidBtn);
+      }
       if (view.admin && view.blocking) {
         buttons.push(h('button', { type: 'button', cls: 'sus-btn', data: { action: 'override' },
           onclick: () => this.act('override') }, 'Setujui walau ada masalah (admin, tulis alasan)'));
@@ -267,13 +287,15 @@ class Screen {
       h('button', { type: 'button', cls: 'sus-btn quiet', data: { action: 'skip' },
         onclick: () => this.act('skip') }, 'Lewati →', h('kbd', { text: 'Alt+L' }))];
     this.footMsg = h('div', { cls: 'sus-foot-msg', role: 'status' });
-    return h('div', { cls: 'sus-foot' }, this.footMsg,
+    this.voidNote = h('div', { cls: 'sus-void-note', role: 'status' });
+    return h('div', { cls: 'sus-foot' }, this.footMsg, this.voidNote,
       h('div', { cls: 'sus-buttons' }, buttons, grid ? null : this.note, h('span', { cls: 'sus-spacer' }), nav),
       h('div', { cls: 'sus-help', text: grid
         ? 'Enter: benar, ke baris berikutnya · Alt+1/2/3: ambil kemungkinan lain · ketik untuk memperbaiki · '
           + 'Esc: kembalikan nilai · Enter di tombol: benarkan semua baris yang tampil'
         : 'Enter: benar, ke isian bertanda berikutnya, lalu ke tombol Setujui · Alt+1/2/3: ambil kemungkinan lain · '
           + '1–9: pilih kotak centang (0 = kosong) · ↓/↑: isian lain · Esc: kembalikan nilai · '
+          + 'Alt+X: ' + (view.layout === 'table' ? 'baris' : 'formulir') + ' ini bukan pasien · '
           + 'Alt+T: tandai · Alt+L: lewati · Alt+B: kembali' }));
   }
 
@@ -295,9 +317,9 @@ class Screen {
 
   // --- cells ---------------------------------------------------------------------------------
 
-  bind(c, holder) {
+  bind(c, holder, record) {
     const d = drafts()[c.id];
-    const item = { c, holder, input: holder.querySelector('.sus-input, .sus-choice-focus'),
+    const item = { c, holder, record: record || null, input: holder.querySelector('.sus-input, .sus-choice-focus'),
       strip: holder.querySelector('.sus-strip'), value: c.value, conflict: holder.querySelector('.sus-conflict') };
     this.cells.set(c.id, item);
     if (d && !c.locked) {
@@ -364,9 +386,47 @@ class Screen {
     this.advance(id);
   }
 
-  order() { return [...this.cells.values()].filter((x) => x.c.ask && !x.c.locked).map((x) => x.c.id); }
+  order() { return [...this.cells.values()].filter((x) => x.c.ask && this.live(x)).map((x) => x.c.id); }
 
-  all() { return [...this.cells.values()].filter((x) => !x.c.locked).map((x) => x.c.id); }
+  all() { return [...this.cells.values()].filter((x) => this.live(x)).map((x) => x.c.id); }
+
+  // a value the person can still act on: not locked, not in a row they said is no patient
+  live(item) { return !item.c.locked && !(item.record !== null && this.voids.has(item.record)); }
+
+  // the one open record of a one-record form (null on a queue sheet or when it is closed)
+  formRecord() {
+    const ids = Object.keys((this.view && this.view.records) || {});
+    return this.view && this.view.layout !== 'table' && ids.length === 1 ? +ids[0] : null;
+  }
+
+  // Alt+X or the row's button: this row (this form) is no patient; again: it is
+  toggleVoid(rid) {
+    if (rid === null || rid === undefined || !this.view || !(String(rid) in (this.view.records || {}))) return;
+    if (this.voids.has(rid)) { this.voids.delete(rid); dropDrafts(['r' + rid]); }
+    else { this.voids.add(rid); putDraft('r' + rid, this.view.records[String(rid)], 'void'); }
+    this.paintVoid(rid);
+    const mine = [...this.cells.values()].filter((x) => x.record === rid).map((x) => x.c.id);
+    if (this.voids.has(rid)) {
+      const last = mine.length ? mine[mine.length - 1] : null;
+      if (last !== null) this.advance(last); else this.focusApprove();
+    } else {
+      const first = mine.find((id) => this.cells.get(id).c.ask);
+      if (first !== undefined) this.focusCell(first);
+    }
+  }
+
+  paintVoid(rid) {
+    const on = this.voids.has(rid);
+    const tr = this.root.querySelector(`tr[data-record-id="${rid}"]`);
+    const box = tr || (this.formRecord() === rid ? this.voidBox : null);
+    if (box) box.classList.toggle('sus-void', on);
+    const btn = tr ? tr.querySelector('.sus-void-btn') : (this.formRecord() === rid ? this.voidBtn : null);
+    if (btn) { btn.classList.toggle('on', on); btn.setAttribute('aria-pressed', on ? 'true' : 'false'); }
+    if (on) box?.querySelectorAll('.editing').forEach((x) => x.classList.remove('editing'));
+    const what = this.view.layout === 'table' ? `${this.voids.size} baris` : 'Formulir ini';
+    if (this.voidNote) this.voidNote.textContent = this.voids.size ? `${what} ditandai bukan pasien: tidak `
+      + 'disetujui dan tidak diekspor (Alt+X lagi untuk membatalkan).' : '';
+  }
 
   focusCell(id) {
     const item = this.cells.get(id);
@@ -388,7 +448,7 @@ class Screen {
   advance(id) {
     const ids = [...this.cells.keys()];
     const at = ids.indexOf(id);
-    const next = ids.slice(at + 1).find((x) => { const it = this.cells.get(x); return it.c.ask && !it.c.locked; });
+    const next = ids.slice(at + 1).find((x) => { const it = this.cells.get(x); return it.c.ask && this.live(it); });
     const item = this.cells.get(id);
     if (item && !item.c.ask) item.holder.classList.remove('editing');
     if (next !== undefined) this.focusCell(next); else this.focusApprove();
@@ -409,6 +469,14 @@ class Screen {
     if (e.altKey && !e.ctrlKey && !e.metaKey) {
       const nav = { KeyL: 'skip', KeyB: 'back', KeyT: 'flag', KeyS: 'save' }[code];
       if (nav && !this.view.grid) { e.preventDefault(); e.stopPropagation(); this.act(nav); return; }
+      if (code === 'KeyX' && !this.view.grid) {
+        e.preventDefault(); e.stopPropagation();
+        const at = e.target && e.target.closest ? e.target.closest('[data-field-id]') : null;
+        const item = at ? this.cells.get(+at.dataset.fieldId) : null;
+        const row = e.target && e.target.closest ? e.target.closest('tr[data-record-id]') : null;
+        this.toggleVoid(item && item.record !== null ? item.record : row ? +row.dataset.recordId : this.formRecord());
+        return;
+      }
     }
     const holder = e.target && e.target.closest ? e.target.closest('[data-field-id]') : null;
     if (!holder || !this.root.contains(holder)) {
@@ -448,17 +516,18 @@ class Screen {
     const edits = {};
     const look = {};
     for (const item of this.cells.values()) {
-      if (item.c.locked) continue;
+      if (!this.live(item)) continue;
       if (item.value !== item.c.value) edits[item.c.id] = { v: item.c.v, value: item.value };
       else if (item.c.ask) look[item.c.id] = item.c.v;
     }
     const action = { id: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, kind, key: view.key,
-      page: view.page_id || null, edits, look, records: view.records || {},
+      page: view.page_id || null, edits, look, records: view.records || {}, void: [...(this.voids || [])],
       note: this.note ? this.note.value : '' };
     // a sheet without a failing rule is left at once for the next one (it came with this one)
     // a failing rule is likely settled when every value it names was changed; the server has the last word
-    const blocked = view.record_blocking || [...this.cells.values()].some((it) => !it.c.locked
-      && (it.c.issues || []).some((i) => i.b) && it.value === it.c.value);
+    const allVoid = Object.keys(view.records || {}).every((rid) => this.voids.has(+rid));
+    const blocked = !allVoid && (view.record_blocking || [...this.cells.values()].some((it) => this.live(it)
+      && (it.c.issues || []).some((i) => i.b) && it.value === it.c.value));
     const leave = (kind === 'approve' && !blocked) || kind === 'skip';
     action.instant = !!(leave && this.ahead.length);
     if (action.instant) {

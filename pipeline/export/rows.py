@@ -39,10 +39,14 @@ def record_row(store: Store, record_id: int) -> dict[str, Any]:
 
 
 def rows(store: Store, stage: str = "recognized", form_id: str | None = None) -> list[dict[str, Any]]:
-    """All records (``recognized``) or only approved ones (``reviewed``), in scan order."""
+    """Every record (``recognized``) or only approved ones (``reviewed``), in scan order.
+
+    A row a person said is no patient (state ``void``) is in neither.
+    """
     if stage not in STAGES:
         raise BadInput(f"--stage must be one of {', '.join(STAGES)}")
-    ids = store.record_ids(("approved", "exported") if stage == "reviewed" else None)
+    ids = store.record_ids(("approved", "exported") if stage == "reviewed" else ("review", "flagged", "approved",
+                                                                                 "exported"))
     out = [record_row(store, i) for i in ids]
     return [r for r in out if form_id is None or r["form_id"] == form_id]
 

@@ -20,6 +20,8 @@ from pipeline.store.records import Conflict
 KEPT_RULES = frozenset({"duplicate_serial"})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
 OPEN_STATES = ("review", "flagged")
+VOID = "void"
+"""A row a person said is no patient (:func:`void`)."""
 NEEDS_LOOK = "x.status = 'review'"
 """SQL over ``fields x``: the value needs a look by a person, who has not decided it yet.
 
@@ -155,8 +157,17 @@ def flag(store: Store, record_id: int, user: str, note: str, expected_version: i
     store.set_record_state(record_id, "flagged", user, expected_version, note.strip(), flagged=note.strip())
 
 
+def void(store: Store, record_id: int, user: str, expected_version: int | None = None, note: str = "") -> None:
+    """Take a row that is no patient out of the work (crossed out, written by mistake, specks): state ``void``.
+
+    Nothing is deleted: its values stay as read, the change is audited, and :func:`reopen` brings it
+    back. A void record is never approved, exported or sent to the ERM.
+    """
+    store.set_record_state(record_id, VOID, user, expected_version, note.strip() or "bukan pasien")
+
+
 def reopen(store: Store, record_id: int, user: str, expected_version: int | None = None) -> None:
-    """Put an approved or flagged record back in the review queue."""
+    """Put an approved, flagged or void record back in the review queue."""
     store.set_record_state(record_id, "review", user, expected_version, "dibuka lagi")
 
 
@@ -238,7 +249,8 @@ def totals(store: Store) -> dict[str, int]:
         "SELECT (SELECT COUNT(*) FROM pages WHERE status = 'done') AS pages, "
         "(SELECT COUNT(*) FROM pages WHERE status NOT IN ('done', 'discarded')) AS problem_pages, "
         "(SELECT COUNT(*) FROM files WHERE status = 'problem') AS problem_files, "
-        "(SELECT COUNT(*) FROM records) AS records, "
+        f"(SELECT COUNT(*) FROM records WHERE state <> '{VOID}') AS records, "
+        f"(SELECT COUNT(*) FROM records WHERE state = '{VOID}') AS void, "
         "(SELECT COUNT(*) FROM records WHERE state = 'review') AS open, "
         "(SELECT COUNT(*) FROM records WHERE state = 'flagged') AS flagged, "
         "(SELECT COUNT(*) FROM records WHERE state IN ('approved', 'exported')) AS approved, "
@@ -256,7 +268,7 @@ def per_form_day(store: Store) -> list[dict[str, Any]]:
         "(SELECT COUNT(*) FROM fields x WHERE x.page_id = r.page_id AND x.record_no = r.record_no "
         f"AND ({NEEDS_LOOK})) AS n_review, "
         "(SELECT COUNT(*) FROM issues i WHERE i.record_id = r.id AND i.blocking = 1) AS n_blocking "
-        "FROM records r JOIN pages p ON p.id = r.page_id) "
+        f"FROM records r JOIN pages p ON p.id = r.page_id WHERE r.state <> '{VOID}') "
         "SELECT form_id, COALESCE(day, '') AS day, COUNT(DISTINCT page_id) AS pages, COUNT(*) AS records, "
         "COUNT(*) FILTER (WHERE state = 'review') AS open, COUNT(*) FILTER (WHERE state = 'flagged') AS flagged, "
         "COUNT(*) FILTER (WHERE state IN ('approved', 'exported')) AS approved, "

@@ -10,6 +10,7 @@ lists them, and a record is approved without a person only when none is left.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from pipeline.store.records import Conflict
 from pipeline.store.review import NEEDS_LOOK
 
 OPEN = ("review", "flagged")
-STATE_GROUPS = {"open": ("review",), "flagged": ("flagged",), "done": ("approved", "exported")}
+STATE_GROUPS = {"open": ("review",), "flagged": ("flagged",), "done": ("approved", "exported"), "void": ("void",)}
 _OF_RECORD = "(x.record_no = r.record_no OR x.record_no IS NULL)"
 
 
@@ -50,6 +51,8 @@ class SheetOutcome:
     done: list[int] = field(default_factory=list)
     blocked: dict[int, list[Issue]] = field(default_factory=dict)
     stale: list[int] = field(default_factory=list)
+    void: list[int] = field(default_factory=list)
+    """Records the person said are no patient (:func:`review.void`)."""
 
     @property
     def ok(self) -> bool:
@@ -136,13 +139,14 @@ class _Refused(Exception):
 
 
 def act(store: Store, action: str, changes: list[rv.Change], seen: dict[int, int], user: str,
-        note: str = "") -> SheetOutcome:
+        note: str = "", void: Collection[int] = ()) -> SheetOutcome:
     """Save a person's changes on a sheet, then ``approve``, ``flag`` or just ``save`` its open records.
 
     One transaction: if someone changed one of the values first, nothing is saved (``conflicts``).
     ``seen`` maps each record shown to the version it had; a record someone else changed since is
     not approved (``stale``), nor one whose rules fail (``blocked``); the others are. ``approve``
-    with a ``note`` is an admin's approval despite a failing rule.
+    with a ``note`` is an admin's approval despite a failing rule. The records of ``seen`` in ``void``
+    are no patient (:func:`review.void`), whatever the action.
     """
     out = SheetOutcome()
     try:
@@ -151,14 +155,24 @@ def act(store: Store, action: str, changes: list[rv.Change], seen: dict[int, int
             out.saved, out.conflicts = applied.saved, applied.conflicts
             if out.conflicts:
                 raise _Refused
-            if action == "save":
-                return out
             bumps = _bumps(store, applied.saved)
             for rid, version in seen.items():
-                _finish(store, out, action, rid, version + bumps[rid], user, note)
+                if rid in void:
+                    _void(store, out, rid, version + bumps[rid], user)
+                elif action != "save":
+                    _finish(store, out, action, rid, version + bumps[rid], user, note)
     except _Refused:
         out.saved = []
     return out
+
+
+def _void(store: Store, out: SheetOutcome, rid: int, expected: int, user: str) -> None:
+    try:
+        rv.void(store, rid, user, expected)
+    except Conflict:
+        out.stale.append(rid)
+    else:
+        out.void.append(rid)
 
 
 def _finish(store: Store, out: SheetOutcome, action: str, rid: int, expected: int, user: str, note: str) -> None:
@@ -177,8 +191,9 @@ def _finish(store: Store, out: SheetOutcome, action: str, rid: int, expected: in
 
 
 def reopen(store: Store, page_id: int, user: str) -> int:
-    """Put the approved or flagged records of a sheet back into review; returns how many."""
-    ids = [r["id"] for r in store.db.q("SELECT id FROM records WHERE page_id = ? AND state IN ('approved', 'flagged') "
+    """Put the approved, flagged or void records of a sheet back into review; returns how many."""
+    ids = [r["id"] for r in store.db.q("SELECT id FROM records WHERE page_id = ? AND state IN ('approved', 'flagged', "
+                                    "'void') "
                                     "ORDER BY record_no", (page_id,))]
     for rid in ids:
         rv.reopen(store, rid, user)

@@ -28,7 +28,8 @@ if t["records"] == 0:
 else:
     st.progress(t["approved"] / max(t["records"], 1),
                 text=f"{t['approved']} dari {t['records']} pasien (baris) sudah disetujui"
-                     + (f" · {t['flagged']} ditandai untuk supervisor" if t["flagged"] else ""))
+                     + (f" · {t['flagged']} ditandai untuk supervisor" if t["flagged"] else "")
+                     + (f" · {t['void']} baris bukan pasien (dicoret/kosong)" if t["void"] else ""))
     left, right = st.columns([3, 2])
     left.write("Periksa di **Periksa per formulir**: setiap nilai tampil di samping potongan gambarnya, yang paling "
                "meragukan lebih dulu. Pasien yang tidak punya nilai perlu dicek dan tidak melanggar aturan boleh "

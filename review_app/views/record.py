@@ -16,7 +16,8 @@ from pipeline.store import review as rv
 from pipeline.store import sheets
 from review_app import common, logic, screen, sheet_ui
 
-STATES = {"Belum diperiksa": "open", "Ditandai untuk supervisor": "flagged", "Sudah disetujui": "done"}
+STATES = {"Belum diperiksa": "open", "Ditandai untuk supervisor": "flagged", "Sudah disetujui": "done",
+          "Bukan pasien": "void"}
 ALL = "(semua jenis)"
 KEY = "sheet"
 
@@ -89,18 +90,21 @@ def on_action() -> None:
     if kind == "override" and not note:
         fail(feedback, "Tulis alasan di kolom catatan sebelum menyetujui walau ada masalah.")
         return
-    changes, errors = logic.plan_action(fields, a.get("edits") or {}, a.get("look") or {},
-                                        confirm=kind in ("approve", "override"))
+    seen = {int(k): int(v) for k, v in (a.get("records") or {}).items()}
+    void = {int(r) for r in a.get("void") or () if int(r) in seen}
+    gone = {r["record_no"] for r in sh["records"] if r["id"] in void}  # a row that is no patient: its values untouched
+    edits, look = ({k: v for k, v in (a.get(part) or {}).items() if fields.get(int(k), {}).get("record_no") not in gone}
+                   for part in ("edits", "look"))
+    changes, errors = logic.plan_action(fields, edits, look, confirm=kind in ("approve", "override"))
     if errors:
         for fid, text in errors.items():
             feedback["messages"].append({"kind": "error", "field": fid, "text": f"Belum disimpan: {text}"})
         fail(feedback, "Ada isian yang belum bisa disimpan (lihat tanda merah di sampingnya).")
         return
-    seen = {int(k): int(v) for k, v in (a.get("records") or {}).items()}
     out = sheets.act(store, "flag" if kind == "flag" else "save" if kind == "save" else "approve", changes, seen,
-                     user.name, note if kind in ("flag", "override") else "")
+                     user.name, note if kind in ("flag", "override") else "", void)
     feedback["settled"] = [*out.saved, *(int(k) for k in (a.get("edits") or {}) if int(k) not in
-                                        {c.field_id for c in changes})]
+                                        {c.field_id for c in changes}), *(f"r{r}" for r in out.void)]
     report(feedback, out, sh, fields, kind, pos, sum(1 for c in changes if c.value is not None))
     if kind in ("approve", "override") and not feedback["failed"]:
         common.learn_in_background(store)
@@ -136,13 +140,15 @@ def report(feedback: dict[str, Any], out: sheets.SheetOutcome, sh: dict[str, Any
         fail(feedback, "Formulir ini baru saja diubah petugas lain. Nilai terbaru sudah ditampilkan; periksa lagi.")
     if feedback["failed"]:
         return
+    void = f"{len(out.void)} baris ditandai bukan pasien." if out.void else ""
     if kind == "save":
-        feedback["messages"].append({"kind": "success", "text": f"{typed} nilai disimpan." if typed
-                                     else "Tidak ada perubahan."})
+        feedback["messages"].append({"kind": "success", "text": " ".join(
+            t for t in (f"{typed} nilai disimpan." if typed else "" if void else "Tidak ada perubahan.", void) if t)})
         return
     done = "ditandai untuk supervisor" if kind == "flag" else "disetujui"
     fixed = f" ({typed} nilai diperbaiki)" if typed else ""
-    feedback["messages"].append({"kind": "success", "text": f"{sh['page']['page_key']} {done}{fixed}."})
+    text = f"{sh['page']['page_key']} {done}{fixed}." if out.done else ""
+    feedback["messages"].append({"kind": "success", "text": " ".join(t for t in (text, void) if t)})
     st.session_state["rq_pos"] = next_open(pos + 1)
 
 

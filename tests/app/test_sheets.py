@@ -158,3 +158,41 @@ def test_the_birth_date_in_the_nik_is_offered_first(factory: Factory) -> None:
     view = screen.sheet(sh, metas("pendaftaran"), {}, {}, title="Formulir", rows_per_page=1)
     birth = next(c for c in view["cells"] if c["name"] == "birth_date")
     assert birth["alts"][0] == "07-08-1985" and birth["ask"]
+
+
+def test_a_row_that_is_no_patient_is_void_not_approved_nor_exported_and_can_come_back(factory: Factory) -> None:
+    from pipeline.export import rows as export_rows
+
+    store = factory.store
+    rows = factory.antrean([queue_row(name="SITI ROMLAH"), queue_row(queue_no="002", name="XXXXXXX")],
+                           unsure={(1, "name"): ("XXXXXXX", 0.3)})
+    page = store.record(rows[0])["page_id"]
+    sh = sheets.sheet(store, page)
+    crossed = next(f for f in sh["fields"] if f["name"] == "name" and f["record_no"] == 1)
+    seen = {r["id"]: r["version"] for r in sh["records"]}
+    out = sheets.act(store, "approve", [], seen, "ani", void={rows[1]})
+    assert out.ok and out.done == [rows[0]] and out.void == [rows[1]]
+    assert [store.record(r)["state"] for r in rows] == ["approved", "void"]
+    after = {f["id"]: f for f in sheets.sheet(store, page)["fields"]}
+    assert (after[crossed["id"]]["status"], after[crossed["id"]]["final_value"]) == ("review", "XXXXXXX")  # untouched
+    assert [h["new"] for h in store.history(rows[1]) if h["action"] == "state"] == ["void"]
+    assert [r["record"] for r in export_rows.rows(store)] == [0]
+    assert [r["record"] for r in export_rows.rows(store, "reviewed")] == [0]
+    totals = rv.totals(store)
+    assert (totals["records"], totals["void"], totals["open"]) == (1, 1, 0)
+    assert [i.page_id for i in sheets.queue(store, sheets.STATE_GROUPS["void"])] == [page]
+    drawn = screen.sheet(sheets.sheet(store, page), metas("antrean"), {}, {}, title="t", rows_per_page=15)
+    assert drawn["locked"] and drawn["state"] == "1 dari 1 baris disetujui, 1 bukan pasien"
+    assert sheets.reopen(store, page, "ani") == 2
+    assert [store.record(r)["state"] for r in rows] == ["review", "review"]
+
+
+def test_voiding_a_row_someone_changed_meanwhile_is_refused(factory: Factory) -> None:
+    store = factory.store
+    rid = factory.pendaftaran()
+    sh = sheets.sheet(store, store.record(rid)["page_id"])
+    seen = {rid: sh["records"][0]["version"]}
+    rv.flag(store, rid, "budi", "cek")
+    out = sheets.act(store, "save", [], seen, "ani", void={rid})
+    assert out.stale == [rid] and not out.void
+    assert store.record(rid)["state"] == "flagged"

@@ -277,6 +277,45 @@ def test_a_queue_sheet_is_one_screen_and_one_approval(data: Path, browser) -> No
         assert {store.record(r)["state"] for r in rows} == {"approved"}
 
 
+def test_alt_x_takes_a_crossed_out_row_and_a_spoilt_form_out_of_the_work(data: Path, browser) -> None:  # noqa: ANN001
+    with Store.open(data) as store:
+        f = Factory(store)
+        rows = f.antrean([queue_row(queue_no=f"{i + 1:03d}") for i in range(4)],
+                         unsure={(1, "name"): ("XKXXKX", 0.3), (3, "arrival_time"): ("07:48", 0.6)})
+        form = f.pendaftaran(unsure={"name": ("XXXX", 0.3)}, name="XXXX")
+        crossed, spoilt = field_id(store, rows[1], "name"), field_id(store, form, "name")
+        late = next(x["id"] for x in store.record_fields(rows[3]) if x["name"] == "arrival_time"
+                    and x["record_no"] == 3)
+    with served(data) as url:
+        page = login(browser, url)
+        open_forms(page)
+        assert focused(page) == str(crossed)
+        page.keyboard.press("Alt+X")  # this row is no patient: its values leave the Enter flow
+        assert focused(page) == str(late)
+        assert page.locator(f'tr[data-record-id="{rows[1]}"]').get_attribute("class") == "sus-void"
+        page.get_by_text("1 baris ditandai bukan pasien").wait_for()
+        page.keyboard.press("Enter")  # 07:48 is right
+        assert focused(page) == "approve"
+        page.screenshot(path=str(ARTIFACTS / "review-void-row.png"))
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.activeElement?.closest('[data-field-id=\"{spoilt}\"]')")
+        page.keyboard.press("Alt+X")
+        page.keyboard.press("Alt+X")  # changed their mind: it is a patient after all
+        assert focused(page) == str(spoilt)
+        page.keyboard.press("Alt+X")
+        assert focused(page) == "approve"
+        page.screenshot(path=str(ARTIFACTS / "review-void-form.png"))
+        page.keyboard.press("Enter")
+        page.get_by_text("tidak ada formulir lagi").wait_for()
+        acked(page)
+    with Store.open(data) as store:
+        assert [store.record(r)["state"] for r in rows] == ["approved", "void", "approved", "approved"]
+        assert store.record(form)["state"] == "void"
+        assert {(x["final_value"], x["status"]) for x in store.record_fields(rows[1]) if x["id"] == crossed} == \
+            {("XKXXKX", "review")}  # nothing confirmed in a row that is no patient
+        assert [(h["user"], h["new"]) for h in store.history(form) if h["action"] == "state"] == [("ani", "void")]
+
+
 def test_flag_with_alt_t_and_an_admin_approves_despite_a_failing_rule(data: Path, browser) -> None:  # noqa: ANN001
     with Store.open(data) as store:
         f = Factory(store)
