@@ -78,6 +78,36 @@ def row_has_ink(page: np.ndarray, fields: tuple[FieldDef, ...], min_cells: int =
     return False
 
 
+STRUCK_SHARE = 0.6
+"""A stroke at least this share of a row's comb boxes long, lying along the row, crosses it out."""
+STRUCK_GAP_MM = 2.0
+"""Gaps a crossing stroke may have (where the printed cell borders were dropped from the ink page)."""
+STRUCK_SLOPE = 0.15
+"""Steepest rise per run of a crossing stroke (about 8.5 degrees)."""
+
+
+def struck_through(ink: np.ndarray, fields: tuple[FieldDef, ...]) -> bool:
+    """Whether one long, nearly horizontal stroke runs along a record row: a clerk crossed the row out.
+
+    ``ink`` is the page with the print dropped. The stroke must span :data:`STRUCK_SHARE` of the row's
+    comb boxes, more than any one field (the 20-cell name is 54 % of a queue-sheet row), so bars of
+    letters written in the boxes never add up to one.
+    """
+    boxes = [c for f in fields for c in f.cells]
+    if not boxes:
+        return False
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes) - 1.0
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes) + 1.0
+    band = crop(ink, (x0, y0, x1 - x0, y1 - y0))
+    band = cv2.resize(band, (band.shape[1] // 2, band.shape[0] // 2), interpolation=cv2.INTER_AREA)  # 4x faster
+    span = band.shape[1]
+    binary = (band < INK_LEVEL).astype(np.uint8) * 255
+    gap = round(STRUCK_GAP_MM * span / (x1 - x0))
+    lines = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold=int(0.3 * span), minLineLength=int(STRUCK_SHARE * span),
+                            maxLineGap=gap)
+    return lines is not None and any(abs(b - d) <= STRUCK_SLOPE * abs(c - a) for a, b, c, d in lines.reshape(-1, 4))
+
+
 def signature(page: np.ndarray, form: FormDefinition) -> np.ndarray:
     """Ink per cell/option of the whole page: equal for rescans of one sheet, differs between sheets."""
     values = []

@@ -169,9 +169,23 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
         ordered = [replace(r, record=0) for r in ordered]
         images = [replace(im, record=0) for im in images]
-    issues = record_issues(form, ordered, records)
+    struck = tuple(r for r in records if form.records_per_page > 1 and extract.struck_through(
+        ink, form.record_fields(r)))
+    ordered = [hold_struck(r) if r.record in struck else r for r in ordered]
+    issues = record_issues(form, ordered, records) + tuple(
+        (r, Issue("", STRUCK_RULE, STRUCK_MESSAGE.format(row=r + 1), False)) for r in struck)
     return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues,
                       extract.signature(ink, form))
+
+
+STRUCK_RULE = "struck_through"
+STRUCK_MESSAGE = ("Baris {row} tampak dicoret. Jika memang bukan pasien, tandai bukan pasien (Alt+X di baris itu); "
+                  "jika pasien, periksa nilainya.")
+
+
+def hold_struck(r: Reading) -> Reading:
+    """A value of a row that looks crossed out (:func:`extract.struck_through`): never ``auto``."""
+    return replace(r, status=accept.REVIEW, detail={**r.detail, "held": "struck"})
 
 
 def _written(record: int, fields: list[FieldDef], readings: dict[str, Reading],

@@ -17,7 +17,7 @@ from pipeline.store import audit
 from pipeline.store.facade import Store
 from pipeline.store.records import Conflict
 
-KEPT_RULES = frozenset({"duplicate_serial"})
+KEPT_RULES = frozenset({"duplicate_serial", "struck_through"})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
 OPEN_STATES = ("review", "flagged")
 VOID = "void"

@@ -59,3 +59,42 @@ def test_a_row_whose_cells_hold_ink_stays_a_record_even_if_nothing_is_read():
     got = read.read_form(page, ink, form)
     assert 2 in got.records
     assert extract.ink_fraction(ink, row.cells[0], 0.06) > 0.0
+
+
+def _write_row(page: np.ndarray, ink: np.ndarray, form, record: int) -> None:  # noqa: ANN001
+    for f in form.record_fields(record):
+        if f.name in ("queue_no", "rm_no"):
+            for img in (page, ink):
+                for c in f.cells:
+                    _one(img, c)
+
+
+def test_a_crossed_out_row_is_held_for_a_person_with_a_message_and_its_neighbours_are_not():
+    form, page = _queue_sheet()
+    ink = template.drop_print(page, form)
+    for r in (0, 1, 2):
+        _write_row(page, ink, form, r)
+    cells = [c for f in form.record_fields(1) for c in f.cells]
+    x0, y0, _, h = mm_to_px(cells[0])
+    x1, _, w1, _ = mm_to_px(cells[-1])
+    for img in (page, ink):  # a hand-drawn line, slightly rising, across the whole row
+        cv2.line(img, (x0 - 10, y0 + 2 * h // 3), (x1 + w1 + 10, y0 + h // 3), 40, 3)
+    got = read.read_form(page, template.drop_print(page, form), form)
+    assert got.records == (0, 1, 2)
+    row1 = [r for r in got.readings if r.record == 1]
+    assert row1 and all(r.status == "review" and r.detail.get("held") == "struck" for r in row1)
+    assert not [r for r in got.readings if r.record in (0, 2) and r.detail.get("held") == "struck"]
+    assert [(r, i.rule, i.blocking) for r, i in got.issues if i.rule == read.STRUCK_RULE] == \
+        [(1, read.STRUCK_RULE, False)]
+
+
+def test_letters_written_in_the_boxes_never_make_a_crossing_line():
+    form, page = _queue_sheet()
+    name = [f for f in form.record_fields(4) if f.name == "name"][0]
+    for c in name.cells:  # "HHHH...": a bar in every box of the longest field, all at one height
+        x, y, w, h = mm_to_px(c)
+        cv2.line(page, (x + w // 5, y + h // 5), (x + w // 5, y + 4 * h // 5), 30, 3)
+        cv2.line(page, (x + 4 * w // 5, y + h // 5), (x + 4 * w // 5, y + 4 * h // 5), 30, 3)
+        cv2.line(page, (x + w // 5, y + h // 2), (x + 4 * w // 5, y + h // 2), 30, 3)
+    ink = template.drop_print(page, form)
+    assert not extract.struck_through(ink, form.record_fields(4))
