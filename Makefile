@@ -30,7 +30,7 @@ $(BIN)/susulan: pyproject.toml tools/pyproject.toml constraints.txt
 venv: $(BIN)/susulan
 
 demo: system-deps venv
-	$(BIN)/susulan samples make --out $(DATA)/demo-scans --pages 12 --seed 7
+	$(BIN)/susulan samples make --out $(DATA)/demo-scans --pages 12 --seed 7 --first-day $$(date -d "3 days ago" +%F)
 	$(BIN)/susulan ingest $(DATA)/demo-scans --data-dir $(DATA) || [ $$? = 4 ]
 	$(BIN)/susulan status --data-dir $(DATA)
 	echo demo-susulan | $(BIN)/susulan users add demo --role admin --replace --data-dir $(DATA)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 from pathlib import Path
 
 from pipeline.cli import err, register
@@ -40,7 +41,13 @@ def cmd_samples_make(args: argparse.Namespace) -> int:
     writer = None if args.writer is None else _int(args.writer, "--writer")
     if writer is not None and not 0 <= writer <= 9999:
         raise BadInput(f"--writer must be between 0 and 9999, not {writer}")
-    summary = make.write_samples(out, pages, seed, args.split, kinds, share, phone, writer)
+    first = None
+    if args.first_day is not None:
+        try:
+            first = date.fromisoformat(args.first_day)
+        except ValueError as e:
+            raise BadInput(f"--first-day must be a date YYYY-MM-DD, not {args.first_day!r}") from e
+    summary = make.write_samples(out, pages, seed, args.split, kinds, share, phone, writer, first)
     err(f"wrote {summary['pages']} page(s), {summary['records']} record(s) in {len(summary['files'])} file(s) "
         f"to {out} in {summary['seconds']} s; ground truth: {out / 'truth.jsonl'}")
     return ExitCode.OK
@@ -68,4 +75,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="write every page with one fixed writer 0-9999 (the same few samples per character of "
                         "one site of --split and the same pen), e.g. pages before and after learning a hand")
     m.add_argument("--phone-size", default="2592", help="long side of phone photos in pixels (default 2592)")
+    m.add_argument("--first-day", default=None,
+                   help="first visit day YYYY-MM-DD (default: drawn from the seed, 2025-10-30 to 2026-09-30); "
+                        "the demo uses a recent day so its dates look like a recent outage")
     m.set_defaults(func=cmd_samples_make)

@@ -126,3 +126,17 @@ def test_batch_date_and_working_days() -> None:
         assert people.FIRST_DAY <= d <= people.LAST_DAY and d.weekday() != 6
     assert people.next_working_day(date(2025, 11, 1)) == date(2025, 11, 3)  # Saturday -> Monday
     assert people.next_working_day(date(2025, 11, 3)) == date(2025, 11, 3) + timedelta(days=1)
+
+
+def test_samples_can_start_on_a_given_day_with_the_same_patients():
+    from datetime import date
+
+    from susulan_tools.synth import make
+
+    plans = make.plan_pages(40, seed=3)
+    drawn, recent = make.page_values(3, plans), make.page_values(3, plans, date(2026, 11, 29))  # a Sunday
+    days = sorted({v["visit_date"] for page in recent for v in page.values()})
+    assert days[0] == "2026-11-30" and len(days) == len({v["visit_date"] for p in drawn for v in p.values()})
+    same = ("name", "queue_no", "arrival_time", "rm_no", "village")  # ages, so birth dates, follow the visit day
+    assert [[tuple(v.get(k) for k in same) for v in p.values()] for p in drawn] == \
+        [[tuple(v.get(k) for k in same) for v in p.values()] for p in recent]

@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +159,13 @@ def plan_pages(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, antrean_shar
     return plans
 
 
-def page_values(seed: int, plans: Sequence[PagePlan]) -> list[dict[int, dict[str, str]]]:
+def page_values(seed: int, plans: Sequence[PagePlan], first: date | None = None) -> list[dict[int, dict[str, str]]]:
     """Export values per page and record: one day's queue (1..150) runs through the stack in order.
 
     A queue sheet gets 6-15 consecutive queue numbers; a registration form gets the next
     number (some numbers in between went to patients not in this stack). When a day is
-    full, the next working day starts.
+    full, the next working day starts. ``first``: the first visit day (default: one drawn from the seed
+    between 2025-10-30 and 2026-09-30; the other values are the same either way).
     """
     rng = np.random.default_rng([seed, 2])
     slots: list[tuple[int, int, int, int]] = []
@@ -177,7 +179,8 @@ def page_values(seed: int, plans: Sequence[PagePlan]) -> list[dict[int, dict[str
             q += 1
             slots.append((p.index, r, day, q))
     sizes = [max(s[3] for s in slots if s[2] == d) for d in range(day + 1)]
-    date = people.first_day(rng)
+    drawn = people.first_day(rng)
+    date = drawn if first is None else (first if first.weekday() != 6 else people.next_working_day(first))
     visits = []
     for size in sizes:
         visits.append(people.make_day(rng, date, size))
@@ -192,14 +195,16 @@ def page_values(seed: int, plans: Sequence[PagePlan]) -> list[dict[int, dict[str
 
 def iter_pages(n: int, seed: int = 0, split: str = "test", kinds: Sequence[str] = KINDS,
                antrean_share: float = 1 / 3, dpi: int = fill.DPI,
-               phone_long_side: int = aging.PHONE_LONG_SIDE, writer: int | None = None) -> Iterator[SamplePage]:
+               phone_long_side: int = aging.PHONE_LONG_SIDE, writer: int | None = None,
+               first_day: date | None = None) -> Iterator[SamplePage]:
     """Generate ``n`` sample pages in plan order (rasterised in chunks; memory stays small).
 
-    ``writer``: every page written by that one fixed writer (see :mod:`susulan_tools.synth.fill`).
+    ``writer``: every page written by that one fixed writer (see :mod:`susulan_tools.synth.fill`);
+    ``first_day``: the batch's first visit day (see :func:`page_values`).
     """
     check_args(n, seed, split, kinds, antrean_share)
     plans = plan_pages(n, seed, kinds, antrean_share)
-    values = page_values(seed, plans)
+    values = page_values(seed, plans, first_day)
     defs = {f: forms.load(f) for f in FORM_IDS}
     for start in range(0, n, CHUNK):
         chunk = plans[start:start + CHUNK]
@@ -263,7 +268,7 @@ def _save(path: Path, kind: str, parts: list[aging.Aged], dpi: int) -> None:
 
 def write_samples(out: Path, n: int, seed: int = 0, split: str = "test", kinds: Sequence[str] = KINDS,
                   antrean_share: float = 1 / 3, phone_long_side: int = aging.PHONE_LONG_SIDE,
-                  writer: int | None = None) -> dict[str, Any]:
+                  writer: int | None = None, first_day: date | None = None) -> dict[str, Any]:
     """Write ``n`` aged sample pages and ``truth.jsonl`` to folder ``out``; returns a summary."""
     check_args(n, seed, split, kinds, antrean_share)
     t0 = time.monotonic()
@@ -273,7 +278,8 @@ def write_samples(out: Path, n: int, seed: int = 0, split: str = "test", kinds: 
     records = 0
     part = out / "truth.jsonl.part"
     with open(part, "w", encoding="utf-8") as fh:
-        for sp in iter_pages(n, seed, split, kinds, antrean_share, phone_long_side=phone_long_side, writer=writer):
+        for sp in iter_pages(n, seed, split, kinds, antrean_share, phone_long_side=phone_long_side, writer=writer,
+                             first_day=first_day):
             for line in sp.truth():
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
                 records += 1
