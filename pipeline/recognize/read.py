@@ -160,9 +160,10 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     doubts = {head: accept.page_doubt([c.confidence for k, (_, cells) in boxes.items() if HEAD_OF[kinds[k]] == head
                                        for c in cells if c.char != icr.BLANK]) for head in HEADS}
     shift = policy or accept.shipped()
-    for key in boxes:
+    for key, (_, cells) in boxes.items():  # a field without a pixel of ink is no handwriting: never held for it
         r, head = readings[key], HEAD_OF[kinds[key]]
-        readings[key] = hold_unlike(r, doubts[head], head) if shift.unlike_seen(doubts[head], head) else \
+        unlike = shift.unlike_seen(doubts[head], head) and any(c.ink for c in cells)
+        readings[key] = hold_unlike(r, doubts[head], head) if unlike else \
             replace(r, detail={**r.detail, "page_doubt": round(doubts[head], 4)})
     ordered = [readings[f.key] for f in fields]
     images = [extract.field_image(page, f) for f in fields]

@@ -33,3 +33,14 @@ def test_only_the_values_of_the_head_whose_cells_look_unlike_are_held(grey, unli
     assert any(r.status == "auto" for r in others)  # the other head's values are judged on their own
     word = "angka" if unlike == "digits" else "huruf"
     assert all(word in r.detail["note"] for r in readings if r.name in held)
+
+
+def test_a_field_left_empty_is_not_held_for_the_hand_that_wrote_the_others():
+    page = next(make.iter_pages(1, seed=13, kinds=["feeder"], antrean_share=0.0))  # a new patient: no No. RM
+    assert page.truth()[0]["fields"]["rm_no"] == ""
+    image = page.aged.image if page.aged.image.ndim == 2 else cv2.cvtColor(page.aged.image, cv2.COLOR_RGB2GRAY)
+    policy = accept.Policy(dict(accept.shipped().thresholds), doubt_limits={"digits": 0.0, "letters": accept.NEVER})
+    readings = {r.name: r for r in read_page(image, policy).readings}
+    assert readings["rm_no"].value == "" and readings["rm_no"].status == "auto"
+    assert "held" not in readings["rm_no"].detail
+    assert readings["nik"].detail.get("held") == "page"  # the written digits of the page are held
