@@ -184,9 +184,9 @@ def _distinct(ranked: list[tuple[str, float]], value: str, n: int = 3) -> list[t
 
 
 def _alternatives(kind: str, cells: list[CellReading], chars: list[str]) -> list[tuple[str, float]]:
-    """Second-best values: swap the least sure cell for its runner-up."""
+    """Second-best values: swap the least sure cell for its runner-up (never a cell without a pixel of ink)."""
     out = []
-    order = sorted(range(len(cells)), key=lambda i: cells[i].topk[0][1])
+    order = sorted((i for i in range(len(cells)) if cells[i].ink), key=lambda i: cells[i].topk[0][1])
     for i in order[:2]:
         if len(cells[i].topk) > 1:
             alt = list(chars)

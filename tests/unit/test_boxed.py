@@ -106,3 +106,14 @@ def test_an_address_is_read_with_the_words_that_structure_addresses():
     assert boxed.reading(address, cells("IL RAYA     ", unclear)).value == "JL RAYA"
     assert boxed.reading(NAME_FIELD, cells("IL RAYA     ", unclear)).value == "IL RAYA"  # a name is no address
     assert float(np.exp(spelling.for_address()).sum(axis=-1).max()) < 1.0001  # still a distribution per context
+
+
+RM_FIELD = FieldDef("rm_no", "digits", None, (0.0, 0.0, 48.0, 8.0), tuple((6.0 * i, 0.0, 6.0, 8.0) for i in range(8)))
+
+
+def test_an_empty_field_offers_no_digit_in_a_cell_without_ink():
+    empty = [CellReading(((" ", 0.9995), ("6", 6e-5), ("1", 5e-5)), 0.9995, ink=False) for _ in range(8)]
+    assert boxed.reading(RM_FIELD, empty).topk == (("", 0.996),)
+    specked = [*empty[:7], CellReading(((" ", 0.97), ("1", 0.03)), 0.97)]
+    assert [v for v, _ in boxed.reading(RM_FIELD, specked).topk[1:]] == ["1"]
+
