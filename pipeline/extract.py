@@ -78,6 +78,11 @@ def row_has_ink(page: np.ndarray, fields: tuple[FieldDef, ...], min_cells: int =
     return False
 
 
+def _shrink(img: np.ndarray, k: int) -> np.ndarray:
+    """``img`` ``k`` times smaller, each pixel the darkest of its block (a thin stroke stays unbroken)."""
+    return cv2.erode(img, np.ones((k, k), np.uint8))[k // 2::k, k // 2::k]
+
+
 STRUCK_SHARE = 0.6
 """A stroke at least this share of a row's comb boxes long, lying along the row, crosses it out."""
 STRUCK_GAP_MM = 2.0
@@ -99,13 +104,43 @@ def struck_through(ink: np.ndarray, fields: tuple[FieldDef, ...]) -> bool:
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes) - 1.0
     x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes) + 1.0
     band = crop(ink, (x0, y0, x1 - x0, y1 - y0))
-    band = cv2.resize(band, (band.shape[1] // 2, band.shape[0] // 2), interpolation=cv2.INTER_AREA)  # 4x faster
+    band = _shrink(band, 2)  # 4x faster
     span = band.shape[1]
     binary = (band < INK_LEVEL).astype(np.uint8) * 255
     gap = round(STRUCK_GAP_MM * span / (x1 - x0))
     lines = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold=int(0.3 * span), minLineLength=int(STRUCK_SHARE * span),
                             maxLineGap=gap)
     return lines is not None and any(abs(b - d) <= STRUCK_SLOPE * abs(c - a) for a, b, c, d in lines.reshape(-1, 4))
+
+
+CROSS_SHARE = 0.5
+"""A slanted stroke at least this share of the height of a form's fields long crosses the form out."""
+
+
+def crossed_out(ink: np.ndarray, fields: tuple[FieldDef, ...]) -> bool:
+    """Whether a long slanted stroke (15-75 degrees) runs over a form's fields: the sheet was crossed out.
+
+    ``ink`` is the page with the print dropped. Writing in comb boxes and ticks is upright or level
+    and a few millimetres long; one stroke over half the height of the filled area is no value.
+    """
+    if not fields:
+        return False
+    x0, y0 = min(f.box[0] for f in fields), min(f.box[1] for f in fields)
+    x1, y1 = max(f.box[0] + f.box[2] for f in fields), max(f.box[1] + f.box[3] for f in fields)
+    area = crop(ink, (x0, y0, x1 - x0, y1 - y0))
+    small = _shrink(area, 4)
+    binary = (small < INK_LEVEL).astype(np.uint8) * 255
+    scale = small.shape[0] / (y1 - y0)  # px per mm
+    length = CROSS_SHARE * small.shape[0]
+    lines = cv2.HoughLinesP(binary, 1, np.pi / 180, threshold=int(0.3 * length), minLineLength=int(length),
+                            maxLineGap=max(2, round(STRUCK_GAP_MM * scale)))
+    if lines is None:
+        return False
+    for a, b, c, d in lines.reshape(-1, 4):
+        angle = abs(np.degrees(np.arctan2(d - b, c - a))) % 180
+        if 15 <= min(angle, 180 - angle) <= 75:
+            return True
+    return False
 
 
 def signature(page: np.ndarray, form: FormDefinition) -> np.ndarray:

@@ -170,17 +170,20 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
         ordered = [replace(r, record=0) for r in ordered]
         images = [replace(im, record=0) for im in images]
-    struck = tuple(r for r in records if form.records_per_page > 1 and extract.struck_through(
-        ink, form.record_fields(r)))
+    if form.records_per_page == 1:  # a spoilt form crossed out corner to corner; a queue-sheet row struck along
+        struck = records if extract.crossed_out(ink, tuple(fields)) else ()
+    else:
+        struck = tuple(r for r in records if extract.struck_through(ink, form.record_fields(r)))
     ordered = [hold_struck(r) if r.record in struck else r for r in ordered]
+    what = "Formulir ini" if form.records_per_page == 1 else "Baris {row}"
     issues = record_issues(form, ordered, records) + tuple(
-        (r, Issue("", STRUCK_RULE, STRUCK_MESSAGE.format(row=r + 1), False)) for r in struck)
+        (r, Issue("", STRUCK_RULE, STRUCK_MESSAGE.format(what=what.format(row=r + 1)), False)) for r in struck)
     return Recognised(tuple(review_broken(ordered, issues)), tuple(images), records, issues,
                       extract.signature(ink, form))
 
 
 STRUCK_RULE = "struck_through"
-STRUCK_MESSAGE = ("Baris {row} tampak dicoret. Jika memang bukan pasien, tandai bukan pasien (Alt+X di baris itu); "
+STRUCK_MESSAGE = ("{what} tampak dicoret. Jika memang bukan pasien, tandai bukan pasien (Alt+X); "
                   "jika pasien, periksa nilainya.")
 
 

@@ -98,3 +98,18 @@ def test_letters_written_in_the_boxes_never_make_a_crossing_line():
         cv2.line(page, (x + w // 5, y + h // 2), (x + 4 * w // 5, y + h // 2), 30, 3)
     ink = template.drop_print(page, form)
     assert not extract.struck_through(ink, form.record_fields(4))
+
+
+def test_a_registration_form_crossed_out_corner_to_corner_is_held_with_a_message():
+    form = forms.load("pendaftaran")
+    page = template.blank(form).copy()
+    nik = [f for f in form.fields if f.name == "nik"][0]
+    for c in nik.cells:
+        _one(page, c)
+    assert not extract.crossed_out(template.drop_print(page, form), form.fields)
+    fx, fy, fw, fh = mm_to_px((20, 60, 170, 180))
+    cv2.line(page, (fx, fy), (fx + fw, fy + fh), 40, 4)  # a big diagonal stroke over the filled form
+    got = read.read_form(page, template.drop_print(page, form), form)
+    assert all(r.status == "review" and r.detail.get("held") == "struck" for r in got.readings)
+    assert [i.message.split(".")[0] for _, i in got.issues if i.rule == read.STRUCK_RULE] == \
+        ["Formulir ini tampak dicoret"]
