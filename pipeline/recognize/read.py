@@ -188,7 +188,7 @@ STRUCK_MESSAGE = ("{what} tampak dicoret. Jika memang bukan pasien, tandai bukan
 
 
 def hold_struck(r: Reading) -> Reading:
-    """A value of a row that looks crossed out (:func:`extract.struck_through`): never ``auto``."""
+    """A value of a crossed-out row or form (:mod:`pipeline.extract`): never ``auto``."""
     return replace(r, status=accept.REVIEW, detail={**r.detail, "held": "struck"})
 
 
