@@ -67,6 +67,15 @@ def _original(row) -> tuple[str, float, list, bool]:
             detail.get("cells", []), False)
 
 
+def _struck(row) -> bool:
+    """A machine value of a crossed-out row or form (:func:`pipeline.recognize.read.hold_struck`).
+
+    It supports no other sheet or row (a struck row's queue number is often written again below) and
+    is left for the person who decides whether the row is a patient at all.
+    """
+    return row["status"] not in HUMAN_STATUSES and json.loads(row["detail"] or "{}").get("held") == "struck"
+
+
 def _with_own(prior: dict[str, tuple[str, float]], name: str, own: str, own_chars: str
               ) -> dict[str, tuple[str, float]]:
     """Add an own reading that breaks its field's rules with the small prior :data:`IMPLAUSIBLE`."""
@@ -182,9 +191,10 @@ def settle_visit_dates(store: Store, around: set[int] | None = None, policy: Pol
     """
     touched = set()
     for rows in _by_batch([(r, *_original(r)) for r in _hinted_fields(store, "visit_date", "same_day")]):
-        sure = [own if conf >= SURE and _is_date(own) else None for _, own, conf, _, _ in rows]
+        sure = [own if conf >= SURE and _is_date(own) and not _struck(r) else None for r, own, conf, _, _ in rows]
         for i, (r, own, conf, cells, human) in enumerate(rows):
-            if (around is not None and r["page_id"] not in around) or human or r["id"] in held or len(cells) != 8:
+            if (around is not None and r["page_id"] not in around) or human or r["id"] in held or len(cells) != 8 \
+                    or _struck(r):
                 continue
             near = _same_day_support(sure, i)
             count = Counter(d for d, _ in near)
@@ -228,11 +238,12 @@ def settle_queue_numbers(store: Store, around: set[int] | None = None, policy: P
     """Queue numbers down each queue sheet (of ``around``, all when None; not ``held``); returns pages changed."""
     touched = set()
     for rows in _sheet_rows(store, "queue_no", around):
-        sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows if conf >= SURE and own.isdigit()}
+        sure = {r["record_no"]: int(own) for r, own, conf, _, _ in rows
+                if conf >= SURE and own.isdigit() and not _struck(r)}
         for r, own, conf, cells, human in rows:
             implied = Counter(q + r["record_no"] - j for j, q in sure.items() if j != r["record_no"])
             implied = Counter({q: n for q, n in implied.items() if 0 < q < 10 ** len(cells)})
-            if human or r["id"] in held or not cells or not implied:
+            if human or r["id"] in held or not cells or not implied or _struck(r):
                 continue
             total = sum(implied.values())
             prior = {str(q).zfill(len(cells)): (str(q).zfill(len(cells)), (1 - OTHER) * n / total)
@@ -257,13 +268,13 @@ def settle_arrival_times(store: Store, around: set[int] | None = None, widest: i
     """
     touched = set()
     for rows in _sheet_rows(store, "arrival_time", around):
-        read = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE}
+        read = {r["record_no"]: _minutes(own) for r, own, conf, _, _ in rows if conf >= SURE and not _struck(r)}
         sure: dict[int, int] = {j: m for j, m in read.items() if m is not None}
         for r, own, conf, cells, human in rows:
             me = r["record_no"]
             above = [m for j, m in sure.items() if j < me]
             below = [m for j, m in sure.items() if j > me]
-            if human or r["id"] in held or len(cells) != 4 or not above or not below:
+            if human or r["id"] in held or len(cells) != 4 or not above or not below or _struck(r):
                 continue
             lo, hi = max(above), min(below)
             if not 0 <= hi - lo <= widest:

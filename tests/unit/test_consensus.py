@@ -249,3 +249,17 @@ def test_rows_that_confirm_each_other_against_the_rest_of_the_sheet_stay_for_rev
         row = field_row(store, page, "queue_no", r)
         assert (row["final_value"], row["status"]) == (f"01{r - 5}", "review")  # the cells stand; a person looks
     assert field_row(store, page, "queue_no", 5)["status"] == "auto"  # 070: the rows point to it
+
+
+def test_a_crossed_out_row_neither_supports_nor_is_decided(store):
+    rows = []
+    for r, q in enumerate([41, 42, 42, 43, 44]):  # row 1 crossed out, its patient written again below
+        rows.append(reading("queue_no", r, "digits", f"{q:03d}", cells_of(f"{q:03d}")))
+    rows[1] = replace(rows[1], status="review", detail={**rows[1].detail, "held": "struck"})
+    rows[3] = reading("queue_no", 3, "digits", "044", cells_of("043", unsure={2: [("4", 0.5), ("3", 0.45),
+                                                                                   ("1", 0.05)]}))
+    page = add_page(store, "antrean", 1, rows, tuple(range(5)))
+    consensus.settle(store)
+    assert field_row(store, page, "queue_no", 3)["final_value"] == "043"  # from rows 0, 2 and 4 alone
+    struck = field_row(store, page, "queue_no", 1)
+    assert (struck["final_value"], struck["status"], struck["version"]) == ("042", "review", 1)
