@@ -19,6 +19,7 @@ from pipeline.models import (
     BOXED_KINDS,
     HEAD_OF,
     HEADS,
+    STRUCK_RULE,
     FieldDef,
     FieldImage,
     FormDefinition,
@@ -182,7 +183,6 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
                       extract.signature(ink, form))
 
 
-STRUCK_RULE = "struck_through"
 STRUCK_MESSAGE = ("{what} tampak dicoret. Jika memang bukan pasien, tandai bukan pasien (Alt+X); "
                   "jika pasien, periksa nilainya.")
 

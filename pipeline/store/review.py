@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import BadInput
-from pipeline.models import Issue
+from pipeline.models import STRUCK_RULE, Issue
 from pipeline.store import audit
 from pipeline.store.facade import Store
 from pipeline.store.records import Conflict
 
-KEPT_RULES = frozenset({"duplicate_serial", "struck_through"})
+KEPT_RULES = frozenset({"duplicate_serial", STRUCK_RULE})
 """Issues written by ingest rather than by ``validate``; re-validation keeps them."""
 OPEN_STATES = ("review", "flagged")
 VOID = "void"

@@ -16,8 +16,8 @@ from collections import Counter
 import cv2
 import numpy as np
 
+from pipeline.models import STRUCK_RULE
 from pipeline.process import read_page
-from pipeline.recognize import read
 from susulan_tools.synth import aging, make
 
 INK = (20, 30, 120)
@@ -56,7 +56,7 @@ def run(pages: int = 60, seed: int = 4321) -> Counter:
         aged = aging.age(np.random.default_rng([seed, 7, sp.plan.serial]), img, sp.plan.kind, sp.plan.orientation,
                          sp.filled.dpi)
         grey = aged.image if aged.image.ndim == 2 else cv2.cvtColor(aged.image, cv2.COLOR_RGB2GRAY)
-        struck = {r for r, i in read_page(grey).issues if i.rule == read.STRUCK_RULE}
+        struck = {r for r, i in read_page(grey).issues if i.rule == STRUCK_RULE}
         form = sp.filled.form.form_id
         out[(form, sp.plan.kind, "found" if target in struck else "missed")] += 1
         out[(form, "-", "other rows held as crossed out")] += len(struck - {target})
