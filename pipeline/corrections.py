@@ -2,9 +2,11 @@
 
 One row per value: ``page_id``, ``record`` (row on the sheet, from 0), ``field``, ``label``,
 ``value`` (as stored now, dates ``DD-MM-YYYY``), ``machine_value``, ``confidence``,
-``version``, ``confirm`` (empty), ``snippet`` (link to the field's PNG, written beside the
-file) and ``field_id``. On import a row whose ``value`` differs from the stored one is a
-correction; an unchanged row with ``confirm`` = ``ya`` confirms the value. Each row is
+``version``, ``confirm`` (empty), ``bukan_pasien`` (empty), ``snippet`` (link to the field's PNG,
+written beside the file) and ``field_id``. On import a row whose ``value`` differs from the stored
+one is a correction; an unchanged row with ``confirm`` = ``ya`` confirms the value; ``ya`` under
+``bukan_pasien`` says the row (the form) that value belongs to is no patient, as Alt+X in the app:
+the record becomes ``void`` and its values are left as they are. Each row is
 checked like an edit in the app (same field and version as exported, record still open,
 value valid); if any row is refused, nothing is applied and every refused row is listed.
 """
@@ -21,10 +23,11 @@ from pipeline import forms
 from pipeline.errors import BadInput, SusulanError
 from pipeline.store import Store, sheets
 from pipeline.store import review as rv
+from pipeline.store.records import Conflict
 from pipeline.values import InputError, parse_input, to_display
 
 COLUMNS = ["page_id", "record", "field", "label", "value", "machine_value", "confidence", "version", "confirm",
-           "snippet", "field_id"]
+           "bukan_pasien", "snippet", "field_id"]
 YES = {"ya", "y", "yes", "v", "x", "1", "benar"}
 FORMATS = ("csv", "xlsx")
 
@@ -38,6 +41,8 @@ class Plan:
     corrections: int = 0
     confirmations: int = 0
     unchanged: int = 0
+    void: dict[int, int] = field(default_factory=dict)
+    """Records to mark as no patient: id -> version read when planned."""
 
 
 def _fmt(path: Path) -> str:
@@ -87,7 +92,7 @@ def export(store: Store, out: Path, everything: bool = False) -> int:
                      "value": to_display(v["kind"], v["final_value"]),
                      "machine_value": to_display(v["kind"], v["machine_value"]),
                      "confidence": f"{float(v['confidence']):.2f}", "version": str(v["version"]), "confirm": "",
-                     "snippet": link, "field_id": str(v["id"])})
+                     "bukan_pasien": "", "snippet": link, "field_id": str(v["id"])})
     frame = pd.DataFrame(rows, columns=COLUMNS, dtype=str)
     if fmt == "csv":
         frame.to_csv(out, index=False, encoding="utf-8-sig")
@@ -141,8 +146,14 @@ def plan(store: Store, rows: list[dict[str, str]]) -> Plan:
         except ValueError:
             continue
     now = sheets.fields_now(store, ids)
+    gone = _no_patient(store, rows, now, out)
     seen: set[int] = set()
     for line, r in enumerate(rows, start=2):
+        fid = _id(r)
+        f = now.get(fid) if fid is not None else None
+        if f is not None and (f["page_key"], f["record_no"]) in gone:
+            out.unchanged += 1  # a row that is no patient keeps its values as read
+            continue
         try:
             change = _row_change(r, now, seen)
         except InputError as e:
@@ -157,6 +168,36 @@ def plan(store: Store, rows: list[dict[str, str]]) -> Plan:
             else:
                 out.corrections += 1
     return out
+
+
+def _id(r: dict[str, str]) -> int | None:
+    try:
+        return int(r.get("field_id", ""))
+    except ValueError:
+        return None
+
+
+def _no_patient(store: Store, rows: list[dict[str, str]], now: dict[int, dict[str, Any]], out: Plan
+                ) -> set[tuple[str, int]]:
+    """The rows (sheet, record) marked ``bukan_pasien``; open ones go into ``out.void``, the others are refused."""
+    gone: set[tuple[str, int]] = set()
+    for line, r in enumerate(rows, start=2):
+        fid = _id(r)
+        if r.get("bukan_pasien", "").strip().lower() not in YES or fid is None or fid not in now:
+            continue
+        f = now[fid]
+        rec = sheets.record_of_field(store, fid)
+        if rec is None:
+            out.refused.append((line, f"{f['page_key']} {f['name']}: belongs to the whole sheet; write 'ya' under "
+                                      "bukan_pasien on a value of the row itself"))
+            continue
+        gone.add((f["page_key"], f["record_no"]))
+        if rec["state"] in rv.OPEN_STATES:
+            out.void[rec["id"]] = rec["version"]
+        elif rec["state"] != rv.VOID:
+            out.refused.append((line, f"{f['page_key']} record {f['record_no']}: already approved; reopen it in "
+                                      "the app first"))
+    return gone
 
 
 def _row_change(r: dict[str, str], now: dict[int, dict[str, Any]], seen: set[int]) -> rv.Change | None:
@@ -212,8 +253,13 @@ def apply(store: Store, p: Plan, user: str) -> rv.Applied:
             applied = rv.apply_changes(store, p.changes, user)
             if applied.conflicts:
                 raise _RolledBack(applied)
+            for rid, version in p.void.items():
+                rv.void(store, rid, user, version)
     except _RolledBack as e:
         return rv.Applied([], e.applied.conflicts, [])
+    except Conflict as e:
+        raise BadInput(f"a row marked bukan_pasien was changed in the app meanwhile ({e}); nothing applied. "
+                       "Export again") from e
     return applied
 
 

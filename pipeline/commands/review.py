@@ -120,8 +120,9 @@ def cmd_review_import(args: argparse.Namespace) -> int:
             err(f"field {c.field_id} ({c.name}): changed by {c.current.get('by') or 'someone'} meanwhile; not saved")
         raise BadInput(f"{len(applied.conflicts)} value(s) changed by someone else during the import; nothing "
                        "applied. Export again")
-    print(f"applied {plan.corrections} correction(s) and {plan.confirmations} confirmation(s) from {path.name} as "
-          f"{user}; {plan.unchanged} row(s) unchanged")
+    void = f", {len(plan.void)} row(s) marked as no patient" if plan.void else ""
+    print(f"applied {plan.corrections} correction(s) and {plan.confirmations} confirmation(s){void} from {path.name} "
+          f"as {user}; {plan.unchanged} row(s) unchanged")
     return ExitCode.OK
 
 

@@ -265,6 +265,13 @@ def values_to_check(store: Store, everything: bool = False) -> list[dict[str, An
         f"WHERE r.state IN ('review', 'flagged') {look} ORDER BY p.id, r.record_no, x.id")]
 
 
+def record_of_field(store: Store, field_id: int) -> dict[str, Any] | None:
+    """The record (``id``, ``version``, ``state``) a row's own value belongs to; None for a sheet-level value."""
+    rows = store.db.q("SELECT r.id, r.version, r.state FROM fields x JOIN records r ON r.page_id = x.page_id "
+                      "AND r.record_no = x.record_no WHERE x.id = ?", (field_id,))
+    return dict(rows[0]) if rows else None
+
+
 def fields_now(store: Store, field_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The stored state of some fields with their sheet, row and whether a record of theirs is still open."""
     out: dict[int, dict[str, Any]] = {}

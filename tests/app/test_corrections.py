@@ -90,3 +90,35 @@ def test_import_refuses_rows_and_applies_nothing(factory: Factory, tmp_path: Pat
     assert run("review", "import", str(fresh), "--user", "ani", "--data-dir", str(data)) == 1
     assert "changed since the export (version 1, now 2, by budi): now 'SITI AMINAH'" in capsys.readouterr().err
     assert run("review", "import", str(fresh), "--user", "nobody", "--data-dir", str(data)) == 1
+
+
+def test_a_row_marked_bukan_pasien_becomes_void_and_keeps_its_values(factory: Factory, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from conftest import queue_row
+
+    rows = factory.antrean([queue_row(), queue_row(queue_no="002", name="XKXXKX")],
+                           unsure={(1, "name"): ("XKXXKX", 0.3), (0, "name"): ("MOH H0LILI", 0.5),
+                                   (None, "visit_date"): ("2026-01-05", 0.4)})
+    data = factory.store.data_dir
+    out = tmp_path / "periksa.csv"
+    assert run("review", "export", "--out", str(out), "--data-dir", str(data)) == 0
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert "bukan_pasien" in frame.columns
+    crossed = frame.index[(frame["field"] == "name") & (frame["record"] == "1")][0]
+    frame.loc[crossed, ["value", "bukan_pasien"]] = ["ANYTHING", "ya"]  # its values are left as read
+    frame.loc[frame.index[(frame["field"] == "name") & (frame["record"] == "0")][0], "value"] = "MOH HOLILI"
+    sheet_date = frame.copy()
+    frame.to_csv(out, index=False)
+    assert run("review", "import", str(out), "--user", "ani", "--data-dir", str(data)) == 0
+    assert "applied 1 correction(s) and 0 confirmation(s), 1 row(s) marked as no patient" in capsys.readouterr().out
+    with Store.open(data) as store:
+        assert [store.record(r)["state"] for r in rows] == ["review", "void"]
+        assert values(store, rows[1])["name"] == ("XKXXKX", "review", "")
+        assert values(store, rows[0])["name"] == ("MOH HOLILI", "corrected", "ani")
+        assert [(h["user"], h["new"]) for h in store.history(rows[1]) if h["action"] == "state"] == [("ani", "void")]
+    # the same file again: nothing more to do; the sheet's date is no row
+    assert run("review", "import", str(out), "--user", "ani", "--data-dir", str(data)) == 0
+    sheet_date.loc[sheet_date["field"] == "visit_date", "bukan_pasien"] = "ya"
+    sheet_date.to_csv(out, index=False)
+    assert run("review", "import", str(out), "--user", "ani", "--data-dir", str(data)) == 1
+    assert "belongs to the whole sheet" in capsys.readouterr().err
