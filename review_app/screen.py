@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from pipeline.models import STRUCK_RULE
 from pipeline.validate import nik_birth
 from review_app import logic
 
@@ -234,6 +235,7 @@ def sheet(sh: Mapping[str, Any], metas: Mapping[str, Meta], pngs: Mapping[int, b
         "state": _sheet_state(records), "record_issues": [
             i["message"] for rid in open_ids for i in sh["issues"].get(rid, []) if not i["field"]],
         "layout": "table" if rows_per_page > 1 else "lines",
+        "struck": [rid for rid in open_ids if any(i["rule"] == STRUCK_RULE for i in sh["issues"].get(rid, []))],
     }
     if rows_per_page > 1:
         out["shared"] = [c for f, c in drawn if f["record_no"] is None]

@@ -132,6 +132,10 @@ class Screen {
     this.root.append(this.footer(view));
     if (view.grid) this.fitBatch();
     for (const rid of this.voids) this.paintVoid(rid);
+    for (const rid of view.struck || []) {  // the row the "tampak dicoret" message means
+      const tr = this.root.querySelector(`tr[data-record-id="${rid}"]`);
+      if (tr) tr.classList.add('sus-struck');
+    }
     const order = this.order();
     window.__susulan = { record: view.page_id || view.key, page: view.page_id || null,
       records: Object.keys(view.records || {}).map(Number), approve: 'approve', ready: true };

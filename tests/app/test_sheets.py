@@ -196,3 +196,15 @@ def test_voiding_a_row_someone_changed_meanwhile_is_refused(factory: Factory) ->
     out = sheets.act(store, "save", [], seen, "ani", void={rid})
     assert out.stale == [rid] and not out.void
     assert store.record(rid)["state"] == "flagged"
+
+
+def test_the_screen_names_the_row_that_looks_crossed_out(factory: Factory) -> None:
+    from pipeline.models import STRUCK_RULE, Issue
+
+    store = factory.store
+    rows = factory.antrean([queue_row(), queue_row(queue_no="002")])
+    store.replace_issues(rows[1], [Issue("", STRUCK_RULE, "Baris 2 tampak dicoret.", False)])
+    rv.revalidate(store, rows[1])  # the issue outlives re-validation
+    drawn = screen.sheet(sheets.sheet(store, store.record(rows[0])["page_id"]), metas("antrean"), {}, {},
+                         title="t", rows_per_page=15)
+    assert drawn["struck"] == [rows[1]] and drawn["record_issues"] == ["Baris 2 tampak dicoret."]
