@@ -70,7 +70,7 @@ def _original(row) -> tuple[str, float, list, bool]:
 def _struck(row) -> bool:
     """A machine value of a crossed-out row or form (:func:`pipeline.recognize.read.hold_struck`).
 
-    It supports no other sheet or row (a struck row's queue number is often written again below) and
+    It supports no other sheet or row (a struck row's queue number may be written again below) and
     is left for the person who decides whether the row is a patient at all.
     """
     return row["status"] not in HUMAN_STATUSES and json.loads(row["detail"] or "{}").get("held") == "struck"

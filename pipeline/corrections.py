@@ -139,13 +139,7 @@ def read(path: Path) -> list[dict[str, str]]:
 def plan(store: Store, rows: list[dict[str, str]]) -> Plan:
     """Check every row like an edit in the app; the changes to apply and the rows refused (line numbers as in Excel)."""
     out = Plan()
-    ids: list[int] = []
-    for r in rows:
-        try:
-            ids.append(int(r.get("field_id", "")))
-        except ValueError:
-            continue
-    now = sheets.fields_now(store, ids)
+    now = sheets.fields_now(store, [i for i in map(_id, rows) if i is not None])
     gone = _no_patient(store, rows, now, out)
     seen: set[int] = set()
     for line, r in enumerate(rows, start=2):
@@ -186,12 +180,12 @@ def _no_patient(store: Store, rows: list[dict[str, str]], now: dict[int, dict[st
         if r.get("bukan_pasien", "").strip().lower() not in YES or fid is None or fid not in now:
             continue
         f = now[fid]
-        rec = sheets.record_of_field(store, fid)
-        if rec is None:
+        if f["record_no"] is None:
             out.refused.append((line, f"{f['page_key']} {f['name']}: belongs to the whole sheet; write 'ya' under "
                                       "bukan_pasien on a value of the row itself"))
             continue
         gone.add((f["page_key"], f["record_no"]))
+        rec = store.record(rv.records_of_field(store, fid)[0])
         if rec["state"] in rv.OPEN_STATES:
             out.void[rec["id"]] = rec["version"]
         elif rec["state"] != rv.VOID:

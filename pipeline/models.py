@@ -25,9 +25,9 @@ IDENTITY_KIND = "identity"
 patient of the ERM's master (``pipeline.learn.identity``): the master is evidence the cells alone do not
 have, so it is calibrated apart (on calib pages with a master loaded)."""
 CONSENSUS_KEY = "consensus"
+"""Key in a value's ``detail`` under which batch consistency keeps the reading it revised."""
 STRUCK_RULE = "struck_through"
 """Rule of the (non-blocking) issue a crossed-out queue-sheet row or registration form gets when it is read."""
-"""Key in a value's ``detail`` under which batch consistency keeps the reading it revised."""
 MASTER_KEY = "erm_check"
 """Key in a value's ``detail`` under which the check against the ERM's master keeps the reading it revised."""
 

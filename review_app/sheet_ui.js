@@ -128,6 +128,7 @@ class Screen {
     this.root.append(this.msgBox);
     for (const m of view.record_issues || []) this.msgBox.append(h('div', { cls: 'sus-msg warning', text: m }));
     const body = view.layout === 'table' ? this.table(view) : this.lines(view.cells, view.grid);
+    this.voidBox = view.layout === 'table' || view.grid ? null : body;  // a one-record form, struck through whole
     this.root.append(body);
     this.root.append(this.footer(view));
     if (view.grid) this.fitBatch();
@@ -161,7 +162,6 @@ class Screen {
     for (const g of groups) {
       box.append(h('div', { cls: 'sus-paperline' + (g.length === 1 ? ' single' : '') }, g.map((c) => this.line(c))));
     }
-    this.voidBox = grid ? null : box;
     return box;
   }
 

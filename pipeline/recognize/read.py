@@ -171,9 +171,8 @@ def read_form(page: np.ndarray, ink: np.ndarray, form: FormDefinition, policy: P
     if form.records_per_page == 1:  # on one-record forms every field belongs to record 0
         ordered = [replace(r, record=0) for r in ordered]
         images = [replace(im, record=0) for im in images]
-    if form.records_per_page == 1:  # a spoilt form crossed out corner to corner; a queue-sheet row struck along
-        struck = records if extract.crossed_out(ink, tuple(fields)) else ()
-    else:
+        struck = records if extract.crossed_out(ink, tuple(fields)) else ()  # a spoilt form crossed out
+    else:  # a queue-sheet row struck along
         struck = tuple(r for r in records if extract.struck_through(ink, form.record_fields(r)))
     ordered = [hold_struck(r) if r.record in struck else r for r in ordered]
     what = "Formulir ini" if form.records_per_page == 1 else "Baris {row}"

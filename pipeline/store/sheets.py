@@ -22,7 +22,7 @@ from pipeline.store.records import Conflict
 from pipeline.store.review import NEEDS_LOOK
 
 OPEN = ("review", "flagged")
-STATE_GROUPS = {"open": ("review",), "flagged": ("flagged",), "done": ("approved", "exported"), "void": ("void",)}
+STATE_GROUPS = {"open": ("review",), "flagged": ("flagged",), "done": ("approved", "exported"), "void": (rv.VOID,)}
 _OF_RECORD = "(x.record_no = r.record_no OR x.record_no IS NULL)"
 
 
@@ -193,8 +193,7 @@ def _finish(store: Store, out: SheetOutcome, action: str, rid: int, expected: in
 def reopen(store: Store, page_id: int, user: str) -> int:
     """Put the approved, flagged or void records of a sheet back into review; returns how many."""
     ids = [r["id"] for r in store.db.q("SELECT id FROM records WHERE page_id = ? AND state IN ('approved', 'flagged', "
-                                    "'void') "
-                                    "ORDER BY record_no", (page_id,))]
+                                    "?) ORDER BY record_no", (page_id, rv.VOID))]
     for rid in ids:
         rv.reopen(store, rid, user)
     return len(ids)
@@ -263,13 +262,6 @@ def values_to_check(store: Store, everything: bool = False) -> list[dict[str, An
         "(x.record_no = r.record_no OR (x.record_no IS NULL AND r.record_no = (SELECT MIN(r0.record_no) "
         "FROM records r0 WHERE r0.page_id = x.page_id))) "
         f"WHERE r.state IN ('review', 'flagged') {look} ORDER BY p.id, r.record_no, x.id")]
-
-
-def record_of_field(store: Store, field_id: int) -> dict[str, Any] | None:
-    """The record (``id``, ``version``, ``state``) a row's own value belongs to; None for a sheet-level value."""
-    rows = store.db.q("SELECT r.id, r.version, r.state FROM fields x JOIN records r ON r.page_id = x.page_id "
-                      "AND r.record_no = x.record_no WHERE x.id = ?", (field_id,))
-    return dict(rows[0]) if rows else None
 
 
 def fields_now(store: Store, field_ids: list[int]) -> dict[int, dict[str, Any]]:

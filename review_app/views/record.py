@@ -142,8 +142,9 @@ def report(feedback: dict[str, Any], out: sheets.SheetOutcome, sh: dict[str, Any
         return
     void = f"{len(out.void)} baris ditandai bukan pasien." if out.void else ""
     if kind == "save":
-        feedback["messages"].append({"kind": "success", "text": " ".join(
-            t for t in (f"{typed} nilai disimpan." if typed else "" if void else "Tidak ada perubahan.", void) if t)})
+        saved = f"{typed} nilai disimpan." if typed else ""
+        feedback["messages"].append({"kind": "success", "text": " ".join(t for t in (saved, void) if t)
+                                     or "Tidak ada perubahan."})
         return
     done = "ditandai untuk supervisor" if kind == "flag" else "disetujui"
     fixed = f" ({typed} nilai diperbaiki)" if typed else ""
